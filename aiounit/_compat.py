@@ -1,0 +1,97 @@
+"""Every Python-version switch aiounit needs, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PY312", "CurrentLoopState", "shutdown_default_executor"]
+
+# Python 3.12 added the timeout argument of shutdown_default_executor(). Delete with 3.11.
+PY312 = sys.version_info >= (3, 12)
+
+# How long the default executor may take to shut down, as asyncio.Runner allows it.
+_EXECUTOR_JOIN_TIMEOUT = 300.0
+
+
+async def shutdown_default_executor(loop: asyncio.AbstractEventLoop) -> None:
+    """Shut the loop's default executor down, bounded where the Python version allows it."""
+    if PY312:
+        # Typeshed describes the 3.11 signature when checking for 3.11.
+        await loop.shutdown_default_executor(_EXECUTOR_JOIN_TIMEOUT)  # type: ignore[call-arg,unused-ignore]
+    else:  # Python 3.11 has no timeout argument.
+        await loop.shutdown_default_executor()
+
+
+def _existing_policy() -> Any:
+    # The policy is created on first use. Reading the module global tells whether it
+    # exists without creating one, which is what lets a scope leave "no policy" behind
+    # when there was none (CPython's own tests check this). asyncio policies are
+    # deprecated from 3.14 and due to go in 3.16: then the current loop lives elsewhere,
+    # and this returns None, so only the public set_event_loop() is used.
+    return getattr(asyncio.events, "_event_loop_policy", None)
+
+
+@dataclass(frozen=True)
+class CurrentLoopState:
+    """The thread's "current event loop" before a scope made its own loop current.
+
+    A scope captures this before it calls ``asyncio.set_event_loop()`` and restores it
+    after closing its loop, so a test leaves ``asyncio.get_event_loop()`` as it found it
+    (the stdlib test case leaves it raising, which breaks later sync tests).
+    """
+
+    policy: Any
+    loop: asyncio.AbstractEventLoop | None
+    set_called: bool | None
+
+    @classmethod
+    def capture(cls) -> CurrentLoopState:
+        """Record the current-loop state of this thread without changing it."""
+        policy = _existing_policy()
+        local = getattr(policy, "_local", None)
+        if local is None:
+            return cls(policy, None, None)
+        # Python 3.11 to 3.13 keep the loop and a "set_event_loop() was called" flag on a
+        # thread-local of the default policy; the flag decides whether get_event_loop()
+        # creates a loop or raises, so both are restored.
+        return cls(policy, getattr(local, "_loop", None), getattr(local, "_set_called", None))
+
+    def restore(self) -> None:
+        """Put back the recorded state after a scope's loop was closed."""
+        policy = _existing_policy()
+        if self.policy is None:
+            if policy is not None and type(policy) is _default_policy_type():
+                # The scope's set_event_loop() created the default policy: drop it again.
+                asyncio.events._event_loop_policy = None  # type: ignore[attr-defined]
+                return
+            if policy is None:
+                return
+        if policy is not self.policy:
+            # The test installed another policy on purpose; leave that choice alone.
+            return
+        local = getattr(policy, "_local", None)
+        if local is None:
+            asyncio.set_event_loop(self.loop)
+            return
+        local._loop = self.loop
+        if self.set_called is not None:
+            local._set_called = self.set_called
+
+
+def _default_policy_type() -> type | None:
+    # DefaultEventLoopPolicy is deprecated from 3.14 (and private as _DefaultEventLoopPolicy
+    # there); reading it from the module dict avoids the warning attribute access gives.
+    for module in (
+        sys.modules.get("asyncio.unix_events"),
+        sys.modules.get("asyncio.windows_events"),
+    ):
+        if module is None:
+            continue
+        for attr in ("_DefaultEventLoopPolicy", "DefaultEventLoopPolicy"):
+            value = vars(module).get(attr)
+            if isinstance(value, type):
+                return value
+    return None

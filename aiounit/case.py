@@ -1,0 +1,470 @@
+"""AsyncTestCase: a unittest.TestCase whose async hooks and tests run on a loop it owns."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import sys
+import unittest
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
+
+from aiounit.errors import LoopScopeError
+from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
+from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
+
+__all__ = ["AsyncTestCase", "as_async_case"]
+
+# Frames of this module sit between the user's code and the loop: hide them from
+# failure tracebacks so a failure points at the test.
+__unittest = True
+
+LoopScopeName = Literal["test", "class"]
+_SCOPES = ("test", "class")
+_T = TypeVar("_T")
+_C = TypeVar("_C", bound=type[unittest.TestCase])
+
+# Marks the class-hook wrappers installed by __init_subclass__, so a hook is wrapped once.
+_WRAPPED = "_aiounit_class_hook"
+
+
+def _static_lookup(cls: type, name: str) -> Any:
+    # Reads a class attribute without binding it: `loop_factory = some_function` must
+    # stay a plain function, not become a method of the test.
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            value = vars(klass)[name]
+            if isinstance(value, staticmethod):
+                return value.__func__
+            return value
+    return None
+
+
+def _overrides(cls: type, name: str) -> bool:
+    """Whether ``cls`` replaces AsyncTestCase's own (no-op) hook ``name``."""
+    # Looked up on every test rather than cached at class creation, so a hook patched
+    # onto the class later (mock.patch.object) is still seen; getattr hits the type cache.
+    attr = getattr(cls, name)
+    return getattr(attr, "__func__", attr) is not _DEFAULT_HOOKS[name]
+
+
+class _ClassState:
+    """What a class with async class hooks keeps between setUpClass and doClassCleanups."""
+
+    def __init__(self, scope: LoopScope | None) -> None:
+        self.scope = scope
+        self.context = contextvars.copy_context()
+        self.depth = 0
+        # A scope for async class cleanups of a class that has no class loop.
+        self.cleanup_scope: LoopScope | None = None
+
+    def loop_scope(self, cls: type[AsyncTestCase]) -> LoopScope:
+        if self.scope is not None:
+            return self.scope
+        if self.cleanup_scope is None:
+            self.cleanup_scope = cls._aiounit_new_scope()
+        return self.cleanup_scope
+
+    def call(
+        self, cls: type[AsyncTestCase], func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        result = self.context.run(func, *args, **kwargs)
+        if inspect.isawaitable(result):
+            return self.loop_scope(cls).run(result, context=self.context)
+        return result
+
+    def close(self) -> None:
+        for scope in (self.scope, self.cleanup_scope):
+            if scope is not None:
+                scope.close()
+
+
+def _class_state(cls: type[AsyncTestCase]) -> _ClassState | None:
+    state: _ClassState | None = vars(cls).get("_aiounit_class_state")
+    return state
+
+
+def _wrap_set_up_class(func: Callable[..., None]) -> classmethod[Any, [], None]:
+    def setUpClass(cls: type[AsyncTestCase]) -> None:
+        state = _class_state(cls)
+        if state is not None and state.depth:
+            # Reached through super() from a subclass's setUpClass: the outermost call
+            # runs the async part once, after every sync part.
+            func(cls)
+            return
+        if state is not None:
+            state.close()  # A previous run of this class never reached doClassCleanups.
+        state = _ClassState(
+            cls._aiounit_new_scope() if cls._aiounit_scope_name() == "class" else None
+        )
+        cls._aiounit_class_state = state
+        if state.scope is not None:
+            state.scope.get_loop()
+        state.depth += 1
+        try:
+            func(cls)
+        finally:
+            state.depth -= 1
+        if _overrides(cls, "asyncSetUpClass"):
+            state.call(cls, cls.asyncSetUpClass)
+
+    setattr(setUpClass, _WRAPPED, True)
+    setUpClass.__doc__ = func.__doc__
+    return classmethod(setUpClass)
+
+
+def _wrap_tear_down_class(func: Callable[..., None]) -> classmethod[Any, [], None]:
+    def tearDownClass(cls: type[AsyncTestCase]) -> None:
+        state = _class_state(cls)
+        if state is None or state.depth:
+            func(cls)
+            return
+        # The class mirror of asyncTearDown then tearDown: the sync hook is skipped when
+        # the async one raised.
+        if _overrides(cls, "asyncTearDownClass"):
+            state.call(cls, cls.asyncTearDownClass)
+        state.depth += 1
+        try:
+            func(cls)
+        finally:
+            state.depth -= 1
+
+    setattr(tearDownClass, _WRAPPED, True)
+    tearDownClass.__doc__ = func.__doc__
+    return classmethod(tearDownClass)
+
+
+_CLASS_HOOK_WRAPPERS = (
+    ("setUpClass", _wrap_set_up_class),
+    ("tearDownClass", _wrap_tear_down_class),
+)
+
+
+class AsyncTestCase(unittest.TestCase):
+    """A test case whose ``async def`` tests, hooks and cleanups run on an event loop it owns.
+
+    It is a drop-in replacement for :class:`unittest.IsolatedAsyncioTestCase`: ``setUp``,
+    ``asyncSetUp``, the test, ``asyncTearDown``, ``tearDown`` and one LIFO stack of
+    cleanups run in that order, in one :class:`contextvars.Context`. ``setUp`` and
+    ``tearDown`` may themselves be ``async def``.
+
+    Configuration, as class attributes:
+
+    ``loop_scope``
+        ``"test"`` for a fresh loop per test, ``"class"`` to share one loop between the
+        class hooks and every test of the class. ``None`` (the default) means
+        ``"class"`` when the class defines ``asyncSetUpClass``, else ``"test"``.
+    ``loop_factory``
+        A callable returning a new event loop (the name is the stdlib's, from 3.13).
+        ``None`` takes the ``AIOUNIT_LOOP`` environment variable (``asyncio``,
+        ``uvloop`` or ``package.module:callable``), else the asyncio loop.
+    ``loop_debug``
+        ``True`` runs the loop in asyncio debug mode. ``None`` takes
+        ``AIOUNIT_LOOP_DEBUG``, ``PYTHONASYNCIODEBUG`` and ``python -X dev``.
+    """
+
+    loop_scope: ClassVar[LoopScopeName | None] = None
+    loop_factory: ClassVar[LoopFactory | None] = None
+    loop_debug: ClassVar[bool | None] = None
+
+    _aiounit_class_state: ClassVar[_ClassState | None] = None
+    # Set by unittest.TestCase; declared here for the type checker.
+    _class_cleanups: ClassVar[list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]]
+    tearDown_exceptions: ClassVar[list[Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._aiounit_check_settings()
+        for name, wrap in (
+            ("setUpClass", _wrap_set_up_class),
+            ("tearDownClass", _wrap_tear_down_class),
+        ):
+            hook = inspect.getattr_static(cls, name)
+            func = getattr(hook, "__func__", None)
+            if func is None or not getattr(func, _WRAPPED, False):
+                # A subclass (or a mixin) defined its own hook, perhaps without calling
+                # super(): wrap it so the class loop and async class hooks still run.
+                setattr(cls, name, wrap(func if func is not None else hook))
+
+    @classmethod
+    def _aiounit_check_settings(cls) -> None:
+        scope = cls.loop_scope
+        if scope is not None and scope not in _SCOPES:
+            raise LoopScopeError(
+                f"{cls.__qualname__} sets loop_scope={scope!r}, which is not a loop scope. "
+                "Use 'test' (a fresh loop per test) or 'class' (one loop for the class)"
+            )
+        if scope == "test" and _overrides(cls, "asyncSetUpClass"):
+            raise LoopScopeError(
+                f"{cls.__qualname__} defines asyncSetUpClass but sets loop_scope='test': "
+                "objects made there would belong to a loop that closes before the first "
+                "test runs. Remove loop_scope (class fixtures imply 'class'), or move that "
+                "code to asyncSetUp",
+                slug="class-hook-needs-class-scope",
+            )
+        debug = cls.loop_debug
+        if debug is not None and not isinstance(debug, bool):
+            raise LoopScopeError(
+                f"{cls.__qualname__} sets loop_debug={debug!r}. Use True, False or None "
+                "(None follows AIOUNIT_LOOP_DEBUG, PYTHONASYNCIODEBUG and -X dev)",
+                slug="bad-setting",
+            )
+        factory = _static_lookup(cls, "loop_factory")
+        if factory is not None and not callable(factory):
+            raise LoopScopeError(
+                f"{cls.__qualname__} sets loop_factory={factory!r}, which is not callable. "
+                "Set a callable that returns a new event loop, such as asyncio.EventLoop, "
+                "or leave it None and choose the loop with AIOUNIT_LOOP",
+                slug="bad-loop-factory",
+            )
+
+    @classmethod
+    def _aiounit_scope_name(cls) -> LoopScopeName:
+        if cls.loop_scope is not None:
+            return cls.loop_scope
+        return "class" if _overrides(cls, "asyncSetUpClass") else "test"
+
+    @classmethod
+    def _aiounit_new_scope(cls) -> LoopScope:
+        factory = _static_lookup(cls, "loop_factory") or default_loop_factory()
+        debug = cls.loop_debug
+        return LoopScope(factory, debug=default_loop_debug() if debug is None else debug)
+
+    def __init__(self, methodName: str = "runTest") -> None:
+        super().__init__(methodName)
+        # Both stay None until the test runs, so a test that has not run pickles (parallel
+        # runners send tests to worker processes). The names are the stdlib's.
+        self._asyncioRunner: Any = None
+        self._asyncioTestContext: contextvars.Context | None = None
+        self._aiounit_in_context = 0
+
+    # -- the stdlib's async API ---------------------------------------------------------
+
+    async def asyncSetUp(self) -> None:
+        """Hook run after ``setUp``, on the test's loop. Does nothing by default."""
+
+    async def asyncTearDown(self) -> None:
+        """Hook run before ``tearDown``, on the test's loop. Does nothing by default."""
+
+    def addAsyncCleanup(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Add a cleanup whose result is awaited; it shares the stack of ``addCleanup``."""
+        self.addCleanup(func, *args, **kwargs)
+
+    async def enterAsyncContext(self, cm: Any) -> Any:
+        """Enter the async context manager ``cm``; its exit runs as a cleanup."""
+        enter, exit_ = _async_cm_methods(cm)
+        result = await enter(cm)
+        self.addAsyncCleanup(exit_, cm, None, None, None)
+        return result
+
+    # -- class-level async API ----------------------------------------------------------
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """Open the class loop (class scope), then run ``asyncSetUpClass`` on it."""
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """Run ``asyncTearDownClass`` on the class loop, then the sync class teardown."""
+
+    @classmethod
+    async def asyncSetUpClass(cls) -> None:
+        """Class hook run on the class loop after ``setUpClass``. Does nothing by default.
+
+        Defining it makes the class share one loop between its hooks and tests
+        (``loop_scope = "class"``).
+        """
+
+    @classmethod
+    async def asyncTearDownClass(cls) -> None:
+        """Class hook run on the class loop before ``tearDownClass``. Does nothing by default."""
+
+    @classmethod
+    def addAsyncClassCleanup(cls, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Add a class cleanup whose result is awaited on the class loop."""
+        cls.addClassCleanup(func, *args, **kwargs)
+
+    @classmethod
+    async def enterAsyncClassContext(cls, cm: Any) -> Any:
+        """Enter the async context manager ``cm``; its exit runs as a class cleanup."""
+        enter, exit_ = _async_cm_methods(cm)
+        result = await enter(cm)
+        cls.addAsyncClassCleanup(exit_, cm, None, None, None)
+        return result
+
+    @classmethod
+    def doClassCleanups(cls) -> None:
+        """Run class cleanups (awaiting async ones on the class loop), then close that loop.
+
+        Errors are collected in ``cls.tearDown_exceptions``, where unittest and pytest
+        look for them, so each is reported like a ``tearDownClass`` error.
+        """
+        cls.tearDown_exceptions = []
+        state = _class_state(cls)
+        while cls._class_cleanups:
+            function, args, kwargs = cls._class_cleanups.pop()
+            try:
+                if state is None:
+                    state = _ClassState(None)
+                    cls._aiounit_class_state = state
+                state.call(cls, function, *args, **kwargs)
+            except Exception:
+                cls.tearDown_exceptions.append(sys.exc_info())
+        if state is not None:
+            cls._aiounit_class_state = None
+            try:
+                state.close()
+            except Exception:
+                cls.tearDown_exceptions.append(sys.exc_info())
+
+    # -- the four hooks of unittest.TestCase --------------------------------------------
+
+    def _callSetUp(self) -> None:
+        # The loop exists and is current before the sync setUp, as in the stdlib.
+        self._asyncioRunner.get_loop()
+        self._callMaybeAsync(self.setUp)
+        if _overrides(type(self), "asyncSetUp"):
+            self._callAsync(self.asyncSetUp)
+
+    def _callTestMethod(self, method: Callable[[], Any]) -> None:
+        if self._callMaybeAsync(method) is not None:
+            warnings.warn(
+                f"It is deprecated to return a value that is not None from a test case ({method})",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+
+    def _callTearDown(self) -> None:
+        if _overrides(type(self), "asyncTearDown"):
+            self._callAsync(self.asyncTearDown)
+        self._callMaybeAsync(self.tearDown)
+
+    def _callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        self._callMaybeAsync(function, *args, **kwargs)
+
+    # -- the stdlib's override points ---------------------------------------------------
+
+    def _callAsync(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        assert self._asyncioRunner is not None, "asyncio runner is not initialized"
+        return self._aiounit_await(func(*args, **kwargs))
+
+    def _callMaybeAsync(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        assert self._asyncioRunner is not None, "asyncio runner is not initialized"
+        if inspect.iscoroutinefunction(func):
+            return self._aiounit_await(func(*args, **kwargs))
+        if self._aiounit_in_context:
+            # Already inside the test's context (doCleanups() called from a sync test):
+            # entering it again would raise (cpython#101018).
+            result = func(*args, **kwargs)
+        else:
+            self._aiounit_in_context += 1
+            try:
+                result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
+            finally:
+                self._aiounit_in_context -= 1
+        # A plain function may return an awaitable (a functools.partial of a coroutine
+        # function, a sync wrapper): await it rather than drop it (cpython#101486). An
+        # async generator is not awaitable and stays a value (the return-value warning).
+        if inspect.isawaitable(result):
+            return self._aiounit_await(result)
+        return result
+
+    def _aiounit_await(self, awaitable: Any) -> Any:
+        runner = self._asyncioRunner
+        loop = runner.get_loop()
+        if loop.is_running():
+            # doCleanups() called from inside an async test: the loop cannot be re-entered.
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()  # Nobody will await it: avoid a "never awaited" warning.
+            raise RuntimeError(
+                f"{self.id()}: an async cleanup cannot run while the test's own loop is "
+                "running (doCleanups() was called from an async test). Call doCleanups() "
+                "from a sync test, or await the cleanup directly [async-cleanup-in-loop]"
+            )
+        self._aiounit_in_context += 1
+        try:
+            return runner.run(as_coroutine(awaitable), context=self._asyncioTestContext)
+        finally:
+            self._aiounit_in_context -= 1
+
+    def _setupAsyncioRunner(self) -> None:
+        assert self._asyncioRunner is None, "asyncio runner is already initialized"
+        state = _class_state(type(self))
+        if state is not None and state.scope is not None and state.scope.is_open:
+            self._asyncioRunner = BorrowedScope(state.scope)
+            self._asyncioTestContext = state.context.copy()
+        else:
+            # Test scope, or a class-scope test run on its own (no setUpClass ran).
+            self._asyncioRunner = self._aiounit_new_scope()
+            self._asyncioTestContext = contextvars.copy_context()
+
+    def _tearDownAsyncioRunner(self) -> None:
+        runner = self._asyncioRunner
+        if runner is None:
+            return
+        self._asyncioRunner = None
+        runner.close()
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        """Run the test on its loop, which is closed (or released) when the test ends."""
+        self._setupAsyncioRunner()
+        try:
+            return super().run(result)
+        finally:
+            self._tearDownAsyncioRunner()
+
+    def debug(self) -> None:
+        """Run the test without a result; exceptions propagate.
+
+        As in the stdlib, the loop stays open when the test raises, so that
+        ``doCleanups()`` can still run async cleanups on it afterwards.
+        """
+        self._setupAsyncioRunner()
+        super().debug()
+        self._tearDownAsyncioRunner()
+
+    def __del__(self) -> None:
+        if getattr(self, "_asyncioRunner", None) is not None:
+            self._tearDownAsyncioRunner()
+
+
+def _async_cm_methods(cm: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    # Special methods are looked up on the type, as the `async with` statement does.
+    cls = type(cm)
+    try:
+        return cls.__aenter__, cls.__aexit__
+    except AttributeError:
+        raise TypeError(
+            f"'{cls.__module__}.{cls.__qualname__}' object does not support the "
+            "asynchronous context manager protocol"
+        ) from None
+
+
+_DEFAULT_HOOKS: dict[str, Any] = {
+    name: getattr(getattr(AsyncTestCase, name), "__func__", None)
+    for name in ("asyncSetUpClass", "asyncTearDownClass")
+}
+_DEFAULT_HOOKS.update(
+    asyncSetUp=AsyncTestCase.asyncSetUp, asyncTearDown=AsyncTestCase.asyncTearDown
+)
+
+
+def as_async_case(cls: _C) -> _C:
+    """Return a subclass of the plain TestCase ``cls`` that runs its ``async def`` tests.
+
+    The subclass behaves as if ``cls`` had derived from :class:`AsyncTestCase`: each test
+    gets a fresh loop. It keeps the name, module and qualified name of ``cls``, so test
+    ids do not change. Used by the loader's ``auto`` asyncio mode.
+    """
+    if issubclass(cls, AsyncTestCase):
+        return cls
+    namespace = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
+    return type(cls.__name__, (cls, AsyncTestCase), namespace)  # type: ignore[return-value]

@@ -1,0 +1,38 @@
+"""The error types aiounit raises, each message ending with a slug from docs/messages."""
+
+from __future__ import annotations
+
+__all__ = ["AiounitError", "ConfigurationError", "LoopFactoryError", "LoopScopeError"]
+
+
+class AiounitError(Exception):
+    """Base of every error aiounit raises about how it was used.
+
+    ``slug`` names the section of the messages reference that explains the error; the
+    message ends with it in square brackets so it can be searched for.
+    """
+
+    slug: str = "aiounit-error"
+
+    def __init__(self, message: str, *, slug: str | None = None) -> None:
+        if slug is not None:
+            self.slug = slug
+        super().__init__(f"{message} [{self.slug}]")
+
+
+class ConfigurationError(AiounitError, ValueError):
+    """A setting (class attribute, environment variable, option) has a bad value."""
+
+    slug = "bad-setting"
+
+
+class LoopFactoryError(ConfigurationError):
+    """A loop factory could not be found, imported or called."""
+
+    slug = "bad-loop-factory"
+
+
+class LoopScopeError(ConfigurationError, TypeError):
+    """A test class combines loop settings and hooks that cannot work together."""
+
+    slug = "bad-loop-scope"

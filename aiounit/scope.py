@@ -1,0 +1,162 @@
+"""Loop scopes: open an event loop, run coroutines in a shared context, close and restore."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+from aiounit._compat import CurrentLoopState, shutdown_default_executor
+from aiounit.loops import LoopFactory
+
+__all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
+
+# Frames of this module sit between the user's code and the loop: hide them from
+# failure tracebacks so a failure points at the test.
+__unittest = True
+
+T = TypeVar("T")
+
+# Private loop attributes read only to skip no-op shutdown steps; a loop without them
+# (uvloop, third-party loops) simply gets every step.
+_MISSING = object()
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
+    """Return ``awaitable`` as a coroutine, which is what ``create_task`` accepts."""
+    if isinstance(awaitable, Coroutine):
+        return awaitable
+    return _await(awaitable)
+
+
+class LoopScope:
+    """Owns one event loop from its first use until :meth:`close`.
+
+    It follows the protocol of :class:`asyncio.Runner` (``get_loop``, ``run``, ``close``),
+    which is what the stdlib test case keeps in ``_asyncioRunner``, so code written for
+    that attribute keeps working. Unlike ``asyncio.Runner`` it makes its loop the current
+    loop whatever the factory, and restores the previous current loop when it closes.
+    """
+
+    def __init__(self, factory: LoopFactory, *, debug: bool = False) -> None:
+        self._factory = factory
+        self._debug = debug
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: CurrentLoopState | None = None
+        self._closed = False
+
+    @property
+    def is_open(self) -> bool:
+        """True once the loop exists and until the scope is closed."""
+        return self._loop is not None and not self._closed
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """Return the scope's loop, creating it and making it current on first use."""
+        loop = self._loop
+        if loop is None:
+            if self._closed:
+                raise RuntimeError("this loop scope is already closed")
+            self._previous = CurrentLoopState.capture()
+            loop = self._factory()
+            loop.set_debug(self._debug)
+            self._loop = loop
+        asyncio.set_event_loop(loop)
+        return loop
+
+    def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
+        """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""
+        loop = self.get_loop()
+        task = loop.create_task(as_coroutine(coro), context=context)
+        return loop.run_until_complete(task)
+
+    def cancel_tasks(self, tasks: set[asyncio.Task[Any]], what: str) -> None:
+        """Cancel ``tasks``, wait for them to end and report errors they raised doing so."""
+        if not tasks:
+            return
+        loop = self.get_loop()
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for task in tasks:
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": f"unhandled exception while cancelling {what}",
+                        "exception": exc,
+                        "task": task,
+                    }
+                )
+
+    def close(self) -> None:
+        """Cancel leftover tasks, shut down async generators and the executor, close the loop.
+
+        Closing twice does nothing. The thread's current loop is restored even when a
+        shutdown step fails.
+        """
+        loop = self._loop
+        if self._closed:
+            return
+        self._closed = True
+        if loop is None:
+            return
+        try:
+            if not loop.is_closed():
+                self.cancel_tasks(
+                    asyncio.all_tasks(loop), "tasks left running at the end of the scope"
+                )
+                if getattr(loop, "_asyncgens", _MISSING):
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                if getattr(loop, "_default_executor", _MISSING) is not None:
+                    loop.run_until_complete(shutdown_default_executor(loop))
+        finally:
+            try:
+                if not loop.is_closed():
+                    loop.close()
+            finally:
+                if self._previous is not None:
+                    self._previous.restore()
+                self._loop = None
+
+
+class BorrowedScope:
+    """One test's view of a loop that a whole class shares.
+
+    It runs on the class's loop and leaves it open when it closes, but tasks the test
+    left behind are cancelled then, so they cannot leak into the next test.
+    """
+
+    def __init__(self, owner: LoopScope) -> None:
+        self._owner = owner
+        self._baseline: set[asyncio.Task[Any]] | None = None
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """Return the class's loop, made current; the first call marks the test's start."""
+        loop = self._owner.get_loop()
+        if self._baseline is None:
+            self._baseline = asyncio.all_tasks(loop)
+        return loop
+
+    def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
+        """Run ``coro`` on the class's loop, as :meth:`LoopScope.run` does."""
+        self.get_loop()
+        return self._owner.run(coro, context=context)
+
+    def close(self) -> None:
+        """Cancel the tasks this test started; the loop stays open for the next test."""
+        baseline = self._baseline
+        if baseline is None or not self._owner.is_open:
+            return
+        self._baseline = None
+        loop = self._owner.get_loop()
+        if loop.is_closed():
+            return
+        leftovers = asyncio.all_tasks(loop) - baseline
+        self._owner.cancel_tasks(leftovers, "tasks the test left running")
