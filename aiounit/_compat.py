@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PY312", "CurrentLoopState", "shutdown_default_executor"]
+__all__ = [
+    "PY312",
+    "CurrentLoopState",
+    "shutdown_default_executor",
+    "task_context",
+    "track_task_contexts",
+]
 
 # Python 3.12 added the timeout argument of shutdown_default_executor(). Delete with 3.11.
 PY312 = sys.version_info >= (3, 12)
@@ -95,3 +104,38 @@ def _default_policy_type() -> type | None:
             if isinstance(value, type):
                 return value
     return None
+
+
+# Written as a version check, not PY312, so the type checker picks the right branch.
+if sys.version_info >= (3, 12):
+
+    def track_task_contexts(loop: asyncio.AbstractEventLoop) -> None:
+        """Make :func:`task_context` work for tasks of ``loop`` (nothing to do on 3.12+)."""
+
+    def task_context(task: asyncio.Task[Any]) -> contextvars.Context | None:
+        """The context ``task`` runs in."""
+        return task.get_context()
+
+else:  # Python 3.11 has no Task.get_context(): record contexts through a task factory.
+    _task_contexts: weakref.WeakKeyDictionary[asyncio.Task[Any], contextvars.Context] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def track_task_contexts(loop: asyncio.AbstractEventLoop) -> None:
+        """Record the context of every task ``loop`` creates from now on."""
+        previous: Callable[..., Any] | None = loop.get_task_factory()
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            if previous is not None:
+                task = previous(loop, coro, **kwargs)
+            else:
+                task = asyncio.Task(coro, loop=loop, **kwargs)
+            context = kwargs.get("context")
+            _task_contexts[task] = context if context is not None else contextvars.copy_context()
+            return task
+
+        loop.set_task_factory(factory)
+
+    def task_context(task: asyncio.Task[Any]) -> contextvars.Context | None:
+        """The context ``task`` runs in, if its loop tracks contexts."""
+        return _task_contexts.get(task)

@@ -96,7 +96,7 @@ def _wrap_set_up_class(func: Callable[..., None]) -> classmethod[Any, [], None]:
         if state is not None:
             state.close()  # A previous run of this class never reached doClassCleanups.
         state = _ClassState(
-            cls._aiounit_new_scope() if cls._aiounit_scope_name() == "class" else None
+            cls._aiounit_new_scope(shared=True) if cls._aiounit_scope_name() == "class" else None
         )
         cls._aiounit_class_state = state
         if state.scope is not None:
@@ -226,10 +226,14 @@ class AsyncTestCase(unittest.TestCase):
         return "class" if _overrides(cls, "asyncSetUpClass") else "test"
 
     @classmethod
-    def _aiounit_new_scope(cls) -> LoopScope:
+    def _aiounit_new_scope(cls, *, shared: bool = False) -> LoopScope:
         factory = _static_lookup(cls, "loop_factory") or default_loop_factory()
         debug = cls.loop_debug
-        return LoopScope(factory, debug=default_loop_debug() if debug is None else debug)
+        return LoopScope(
+            factory,
+            debug=default_loop_debug() if debug is None else debug,
+            shared=shared,
+        )
 
     def __init__(self, methodName: str = "runTest") -> None:
         super().__init__(methodName)
@@ -383,9 +387,13 @@ class AsyncTestCase(unittest.TestCase):
                 "running (doCleanups() was called from an async test). Call doCleanups() "
                 "from a sync test, or await the cleanup directly [async-cleanup-in-loop]"
             )
+        # A sync test that calls doCleanups() has the test's context entered already, and
+        # a task cannot enter it a second time (its first step would fail and the loop
+        # would wait for it forever): such a cleanup runs in a copy of the context.
+        context = None if self._aiounit_in_context else self._asyncioTestContext
         self._aiounit_in_context += 1
         try:
-            return runner.run(as_coroutine(awaitable), context=self._asyncioTestContext)
+            return runner.run(as_coroutine(awaitable), context=context)
         finally:
             self._aiounit_in_context -= 1
 
@@ -393,8 +401,9 @@ class AsyncTestCase(unittest.TestCase):
         assert self._asyncioRunner is None, "asyncio runner is already initialized"
         state = _class_state(type(self))
         if state is not None and state.scope is not None and state.scope.is_open:
-            self._asyncioRunner = BorrowedScope(state.scope)
-            self._asyncioTestContext = state.context.copy()
+            context = state.context.copy()
+            self._asyncioRunner = BorrowedScope(state.scope, context)
+            self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).
             self._asyncioRunner = self._aiounit_new_scope()

@@ -7,7 +7,12 @@ import contextvars
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-from aiounit._compat import CurrentLoopState, shutdown_default_executor
+from aiounit._compat import (
+    CurrentLoopState,
+    shutdown_default_executor,
+    task_context,
+    track_task_contexts,
+)
 from aiounit.loops import LoopFactory
 
 __all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
@@ -17,6 +22,12 @@ __all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
 __unittest = True
 
 T = TypeVar("T")
+
+# Set in each test's context when tests share a class loop. Tasks inherit the context
+# they are created in, so a task whose context carries a test's mark belongs to that
+# test, while tasks made for the class (a server's connection handlers, for example,
+# which run in the class context) never carry one, whenever they were created.
+_TEST_MARK: contextvars.ContextVar[object] = contextvars.ContextVar("aiounit_test_mark")
 
 # Private loop attributes read only to skip no-op shutdown steps; a loop without them
 # (uvloop, third-party loops) simply gets every step.
@@ -43,9 +54,10 @@ class LoopScope:
     loop whatever the factory, and restores the previous current loop when it closes.
     """
 
-    def __init__(self, factory: LoopFactory, *, debug: bool = False) -> None:
+    def __init__(self, factory: LoopFactory, *, debug: bool = False, shared: bool = False) -> None:
         self._factory = factory
         self._debug = debug
+        self._shared = shared
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: CurrentLoopState | None = None
         self._closed = False
@@ -64,6 +76,8 @@ class LoopScope:
             self._previous = CurrentLoopState.capture()
             loop = self._factory()
             loop.set_debug(self._debug)
+            if self._shared:
+                track_task_contexts(loop)
             self._loop = loop
         asyncio.set_event_loop(loop)
         return loop
@@ -129,20 +143,19 @@ class LoopScope:
 class BorrowedScope:
     """One test's view of a loop that a whole class shares.
 
-    It runs on the class's loop and leaves it open when it closes, but tasks the test
-    left behind are cancelled then, so they cannot leak into the next test.
+    It runs on the class's loop and leaves it open when it closes, but tasks created in
+    the test's context and still running then are cancelled, so they cannot leak into
+    the next test. ``context`` is the test's context; it is marked as the test's own.
     """
 
-    def __init__(self, owner: LoopScope) -> None:
+    def __init__(self, owner: LoopScope, context: contextvars.Context) -> None:
         self._owner = owner
-        self._baseline: set[asyncio.Task[Any]] | None = None
+        self._mark = object()
+        context.run(_TEST_MARK.set, self._mark)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
-        """Return the class's loop, made current; the first call marks the test's start."""
-        loop = self._owner.get_loop()
-        if self._baseline is None:
-            self._baseline = asyncio.all_tasks(loop)
-        return loop
+        """Return the class's loop, made current."""
+        return self._owner.get_loop()
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` on the class's loop, as :meth:`LoopScope.run` does."""
@@ -151,12 +164,16 @@ class BorrowedScope:
 
     def close(self) -> None:
         """Cancel the tasks this test started; the loop stays open for the next test."""
-        baseline = self._baseline
-        if baseline is None or not self._owner.is_open:
+        if not self._owner.is_open:
             return
-        self._baseline = None
         loop = self._owner.get_loop()
         if loop.is_closed():
             return
-        leftovers = asyncio.all_tasks(loop) - baseline
+        mark = self._mark
+        leftovers = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
         self._owner.cancel_tasks(leftovers, "tasks the test left running")
+
+
+def _marked(task: asyncio.Task[Any], mark: object) -> bool:
+    context = task_context(task)
+    return context is not None and context.get(_TEST_MARK, None) is mark

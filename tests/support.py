@@ -1,0 +1,49 @@
+"""Shared tools for aiounit's own tests: run an inner suite and read what happened."""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Iterable
+
+
+def run_suite(*tests: unittest.TestCase | type[unittest.TestCase]) -> unittest.TestResult:
+    """Run test instances and whole classes as unittest's suite would, and return the result.
+
+    Classes are loaded with the default loader; going through a ``TestSuite`` means
+    ``setUpClass``, ``tearDownClass`` and ``doClassCleanups`` run as they do for users.
+    """
+    suite = unittest.TestSuite()
+    for item in tests:
+        if isinstance(item, type):
+            suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
+        else:
+            suite.addTest(item)
+    result = unittest.TestResult()
+    suite.run(result)
+    return result
+
+
+def outcomes(result: unittest.TestResult) -> dict[str, str]:
+    """Map each test id (or fixture description) that did not pass to its outcome."""
+    found: dict[str, str] = {}
+    for kind, rows in (
+        ("failure", result.failures),
+        ("error", result.errors),
+        ("skipped", result.skipped),
+        ("expected-failure", result.expectedFailures),
+    ):
+        for test, _ in rows:
+            found[_name(test)] = kind
+    for test in result.unexpectedSuccesses:
+        found[_name(test)] = "unexpected-success"
+    return found
+
+
+def _name(test: unittest.TestCase) -> str:
+    method = getattr(test, "_testMethodName", None)
+    return method if method is not None else str(test)
+
+
+def messages(rows: Iterable[tuple[unittest.TestCase, str]]) -> str:
+    """All the traceback texts of ``result.errors`` or ``result.failures``, joined."""
+    return "\n".join(text for _, text in rows)
