@@ -1,5 +1,6 @@
 """aiounit: a unittest-compatible framework for testing asyncio code."""
 
+from aiounit import helpers
 from aiounit.case import AsyncTestCase
 from aiounit.errors import AiounitError, ConfigurationError, LoopFactoryError, LoopScopeError
 
@@ -9,6 +10,7 @@ __all__ = [
     "ConfigurationError",
     "LoopFactoryError",
     "LoopScopeError",
+    "helpers",
 ]
 
 __version__ = "0.1.0"

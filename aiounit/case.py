@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
 
 from aiounit.errors import LoopScopeError
-from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
+from aiounit.loops import LoopFactory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
 
 __all__ = ["AsyncTestCase", "as_async_case"]
@@ -227,13 +227,8 @@ class AsyncTestCase(unittest.TestCase):
 
     @classmethod
     def _aiounit_new_scope(cls, *, shared: bool = False) -> LoopScope:
-        factory = _static_lookup(cls, "loop_factory") or default_loop_factory()
-        debug = cls.loop_debug
-        return LoopScope(
-            factory,
-            debug=default_loop_debug() if debug is None else debug,
-            shared=shared,
-        )
+        factory = _static_lookup(cls, "loop_factory")
+        return LoopScope(factory, debug=cls.loop_debug, shared=shared)
 
     def __init__(self, methodName: str = "runTest") -> None:
         super().__init__(methodName)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["AiounitError", "ConfigurationError", "LoopFactoryError", "LoopScopeError"]
+__all__ = [
+    "AiounitError",
+    "ConfigurationError",
+    "IPv6UnavailableError",
+    "LoopFactoryError",
+    "LoopScopeError",
+    "PortError",
+]
 
 
 class AiounitError(Exception):
@@ -36,3 +43,21 @@ class LoopScopeError(ConfigurationError, TypeError):
     """A test class combines loop settings and hooks that cannot work together."""
 
     slug = "bad-loop-scope"
+
+
+class PortError(AiounitError, OSError):
+    """No port could be had on the requested host.
+
+    It is an ``OSError``, so code that already catches socket errors still catches it.
+    """
+
+    slug = "port-unavailable"
+
+
+class IPv6UnavailableError(PortError):
+    """An IPv6 host was asked for, but this machine cannot open IPv6 sockets there.
+
+    Catch it to skip a test on machines without IPv6 (``self.skipTest(str(exc))``).
+    """
+
+    slug = "ipv6-unavailable"

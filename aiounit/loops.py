@@ -105,7 +105,13 @@ def resolve_loop_factory(spec: str) -> LoopFactory:
 
 def default_loop_factory() -> LoopFactory:
     """The factory for classes that set no ``loop_factory``: ``AIOUNIT_LOOP``, else asyncio."""
-    return resolve_loop_factory(os.environ.get(LOOP_ENV, ""))
+    spec = os.environ.get(LOOP_ENV, "")
+    try:
+        return resolve_loop_factory(spec)
+    except LoopFactoryError as exc:
+        raise LoopFactoryError(
+            f"environment variable {LOOP_ENV}={spec!r}: {exc.args[0]}", slug=None
+        ) from None
 
 
 def _flag(name: str) -> bool | None:

@@ -13,7 +13,7 @@ from aiounit._compat import (
     task_context,
     track_task_contexts,
 )
-from aiounit.loops import LoopFactory
+from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
 
 __all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
 
@@ -48,13 +48,19 @@ def as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
 class LoopScope:
     """Owns one event loop from its first use until :meth:`close`.
 
+    ``factory`` and ``debug`` default to the run's settings (``AIOUNIT_LOOP``,
+    ``AIOUNIT_LOOP_DEBUG``), read when the loop is made: a bad setting then fails the
+    test that needed the loop, which is reported, rather than the whole run.
+
     It follows the protocol of :class:`asyncio.Runner` (``get_loop``, ``run``, ``close``),
     which is what the stdlib test case keeps in ``_asyncioRunner``, so code written for
     that attribute keeps working. Unlike ``asyncio.Runner`` it makes its loop the current
     loop whatever the factory, and restores the previous current loop when it closes.
     """
 
-    def __init__(self, factory: LoopFactory, *, debug: bool = False, shared: bool = False) -> None:
+    def __init__(
+        self, factory: LoopFactory | None = None, *, debug: bool | None = None, shared: bool = False
+    ) -> None:
         self._factory = factory
         self._debug = debug
         self._shared = shared
@@ -73,9 +79,11 @@ class LoopScope:
         if loop is None:
             if self._closed:
                 raise RuntimeError("this loop scope is already closed")
+            factory = self._factory or default_loop_factory()
+            debug = default_loop_debug() if self._debug is None else self._debug
             self._previous = CurrentLoopState.capture()
-            loop = self._factory()
-            loop.set_debug(self._debug)
+            loop = factory()
+            loop.set_debug(debug)
             if self._shared:
                 track_task_contexts(loop)
             self._loop = loop

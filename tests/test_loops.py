@@ -1,0 +1,136 @@
+"""Choosing the loop: names, module:callable paths, the environment, and the errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import unittest
+from unittest import mock
+
+import aiounit
+from aiounit import loops
+from tests.support import messages, run_suite
+
+CUSTOM_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+def custom_loop() -> asyncio.AbstractEventLoop:
+    """A loop factory found by tests through 'tests.test_loops:custom_loop'."""
+    loop = asyncio.new_event_loop()
+    CUSTOM_LOOPS.append(loop)
+    return loop
+
+
+class Namespace:
+    factory = staticmethod(custom_loop)
+    not_callable = 3
+
+
+def _clean_env(**values: str) -> mock._patch[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k not in (loops.LOOP_ENV, loops.LOOP_DEBUG_ENV)}
+    env.update(values)
+    return mock.patch.dict(os.environ, env, clear=True)
+
+
+class ResolveTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.addCleanup(loops._cache.clear)
+        loops._cache.clear()
+
+    def test_names_and_paths(self) -> None:
+        self.assertIs(loops.resolve_loop_factory("asyncio"), loops.resolve_loop_factory(""))
+        self.assertIs(loops.resolve_loop_factory("tests.test_loops:custom_loop"), custom_loop)
+        self.assertIs(
+            loops.resolve_loop_factory(" tests.test_loops:Namespace.factory "), custom_loop
+        )
+        loop = loops.resolve_loop_factory("asyncio")()
+        self.addCleanup(loop.close)
+        self.assertIsInstance(loop, asyncio.AbstractEventLoop)
+
+    def test_uvloop_by_name(self) -> None:
+        try:
+            import uvloop
+        except ImportError:
+            self.fail("uvloop is part of the test extra: pip install -e '.[test]'")
+        loop = loops.resolve_loop_factory("uvloop")()
+        self.addCleanup(loop.close)
+        self.assertIsInstance(loop, uvloop.Loop)
+
+    def test_missing_uvloop_says_how_to_install_it(self) -> None:
+        with mock.patch.dict(sys.modules, {"uvloop": None}):
+            with self.assertRaises(aiounit.LoopFactoryError) as caught:
+                loops.resolve_loop_factory("uvloop")
+        text = str(caught.exception)
+        self.assertIn("pip install aiounit[uvloop]", text)
+        self.assertTrue(text.endswith("[uvloop-missing]"), text)
+
+    def test_bad_specs_explain_themselves(self) -> None:
+        cases = {
+            "trio": "not a known loop name nor of the form 'package.module:callable'",
+            "no_such_module_xyz:factory": "module 'no_such_module_xyz' cannot be imported",
+            "tests.test_loops:missing": "has no attribute 'missing'",
+            "tests.test_loops:Namespace.not_callable": "which is not callable",
+            "tests.test_loops:": "not a known loop name",
+        }
+        for spec, expected in cases.items():
+            with self.subTest(spec=spec):
+                with self.assertRaises(aiounit.LoopFactoryError) as caught:
+                    loops.resolve_loop_factory(spec)
+                self.assertIn(expected, str(caught.exception))
+                self.assertTrue(str(caught.exception).endswith("[bad-loop-factory]"))
+
+
+class EnvironmentTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.addCleanup(loops._cache.clear)
+
+    def test_AIOUNIT_LOOP_selects_the_loop_of_classes_without_a_factory(self) -> None:
+        seen: dict[str, asyncio.AbstractEventLoop] = {}
+
+        def own_loop() -> asyncio.AbstractEventLoop:
+            return asyncio.new_event_loop()
+
+        class Default(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                seen["default"] = asyncio.get_running_loop()
+
+        class Chosen(aiounit.AsyncTestCase):
+            loop_factory = own_loop
+
+            async def test_it(self) -> None:
+                seen["chosen"] = asyncio.get_running_loop()
+
+        CUSTOM_LOOPS.clear()
+        with _clean_env(AIOUNIT_LOOP="tests.test_loops:custom_loop"):
+            result = run_suite(Default("test_it"), Chosen("test_it"))
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+        self.assertEqual(CUSTOM_LOOPS, [seen["default"]])
+        self.assertNotIn(seen["chosen"], CUSTOM_LOOPS)
+
+    def test_a_bad_AIOUNIT_LOOP_is_an_error_of_the_test_naming_the_variable_value(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                pass
+
+        with _clean_env(AIOUNIT_LOOP="nope"):
+            result = run_suite(Case("test_it"), Case("test_it"))
+        # Each test gets the error; the run goes on.
+        self.assertEqual(result.testsRun, 2)
+        self.assertEqual(len(result.errors), 2)
+        self.assertIn(
+            "AIOUNIT_LOOP='nope': loop 'nope' is not a known loop name", result.errors[0][1]
+        )
+
+    def test_loop_debug_from_the_environment(self) -> None:
+        with _clean_env():
+            self.assertFalse(loops.default_loop_debug())
+        with _clean_env(AIOUNIT_LOOP_DEBUG="1"):
+            self.assertTrue(loops.default_loop_debug())
+        with _clean_env(AIOUNIT_LOOP_DEBUG="0", PYTHONASYNCIODEBUG="1"):
+            self.assertFalse(loops.default_loop_debug())
+        with _clean_env(PYTHONASYNCIODEBUG="1"):
+            self.assertTrue(loops.default_loop_debug())
+        with _clean_env(AIOUNIT_LOOP_DEBUG="maybe"):
+            with self.assertRaisesRegex(aiounit.ConfigurationError, "AIOUNIT_LOOP_DEBUG='maybe'"):
+                loops.default_loop_debug()
