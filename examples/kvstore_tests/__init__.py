@@ -1,0 +1,1 @@
+"""Tests of the kvstore example project, written with aiounit."""
