@@ -3,6 +3,7 @@
 from aiounit import helpers
 from aiounit.case import AsyncTestCase
 from aiounit.errors import AiounitError, ConfigurationError, LoopFactoryError, LoopScopeError
+from aiounit.timeouts import TestTimeoutError, timeout
 
 __all__ = [
     "AiounitError",
@@ -10,7 +11,9 @@ __all__ = [
     "ConfigurationError",
     "LoopFactoryError",
     "LoopScopeError",
+    "TestTimeoutError",
     "helpers",
+    "timeout",
 ]
 
 __version__ = "0.1.0"

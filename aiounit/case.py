@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import sys
 import unittest
 import warnings
 from collections.abc import Callable
+from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from aiounit.errors import LoopScopeError
 from aiounit.loops import LoopFactory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
+from aiounit.timeouts import (
+    LoopBlockedInterrupt,
+    TestTimeoutError,
+    TimeoutJob,
+    timeout_for,
+    watchdog,
+)
 
 __all__ = ["AsyncTestCase", "as_async_case"]
 
@@ -69,15 +78,76 @@ class _ClassState:
     def call(
         self, cls: type[AsyncTestCase], func: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
-        result = self.context.run(func, *args, **kwargs)
-        if inspect.isawaitable(result):
-            return self.loop_scope(cls).run(result, context=self.context)
-        return result
+        name = getattr(func, "__qualname__", repr(func))
+        with _time_limit(cls, name, func, lambda: self.scope or self.cleanup_scope):
+            result = self.context.run(func, *args, **kwargs)
+            if inspect.isawaitable(result):
+                return self.loop_scope(cls).run(result, context=self.context)
+            return result
 
-    def close(self) -> None:
+    def close(self, cls: type[AsyncTestCase]) -> None:
         for scope in (self.scope, self.cleanup_scope):
             if scope is not None:
-                scope.close()
+                with _time_limit(cls, "closing the class loop", None, lambda: scope):  # noqa: B023
+                    scope.close()
+
+
+def _time_limit(
+    cls: type[AsyncTestCase], what: str, method: object, scope: Callable[[], Any]
+) -> _TimeoutGuard:
+    """Run a class hook or class cleanup under the class's time limit."""
+    seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
+    return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, scope))
+
+
+def _new_job(
+    what: str, seconds: float | None, source: str, scope: Callable[[], Any]
+) -> TimeoutJob | None:
+    if seconds is None:
+        return None
+
+    def loop() -> asyncio.AbstractEventLoop | None:
+        return getattr(scope(), "loop", None)
+
+    def task() -> asyncio.Task[Any] | None:
+        return getattr(scope(), "current_task", None)
+
+    return TimeoutJob(what, seconds, source, loop, task)
+
+
+class _TimeoutGuard:
+    """Around one step of user code: arm the job if needed, allow the watchdog to
+    interrupt the thread, and turn what a firing did into a TestTimeoutError."""
+
+    __slots__ = ("_armed_here", "_fired", "_job")
+
+    def __init__(self, job: TimeoutJob | None) -> None:
+        self._job = job
+
+    def __enter__(self) -> None:
+        job = self._job
+        if job is None:
+            return
+        self._armed_here = not watchdog.is_armed(job)
+        if self._armed_here:
+            watchdog.arm(job)
+        self._fired = job.fired
+        job.interruptible += 1
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        job = self._job
+        if job is None:
+            return
+        job.interruptible -= 1
+        if self._armed_here:
+            watchdog.disarm(job)
+        if job.fired != self._fired and isinstance(
+            exc, asyncio.CancelledError | LoopBlockedInterrupt
+        ):
+            slug = "loop-blocked" if isinstance(exc, LoopBlockedInterrupt) else "test-timeout"
+            raise TestTimeoutError(job.report, slug=slug) from None
 
 
 def _class_state(cls: type[AsyncTestCase]) -> _ClassState | None:
@@ -94,7 +164,7 @@ def _wrap_set_up_class(func: Callable[..., None]) -> classmethod[Any, [], None]:
             func(cls)
             return
         if state is not None:
-            state.close()  # A previous run of this class never reached doClassCleanups.
+            state.close(cls)  # A previous run of this class never reached doClassCleanups.
         state = _ClassState(
             cls._aiounit_new_scope(shared=True) if cls._aiounit_scope_name() == "class" else None
         )
@@ -162,11 +232,17 @@ class AsyncTestCase(unittest.TestCase):
     ``loop_debug``
         ``True`` runs the loop in asyncio debug mode. ``None`` takes
         ``AIOUNIT_LOOP_DEBUG``, ``PYTHONASYNCIODEBUG`` and ``python -X dev``.
+    ``timeout``
+        The time limit of each test in seconds, from ``setUp`` to the loop's shutdown,
+        or ``None`` for no limit. Not set (``...``), it is ``AIOUNIT_TIMEOUT``, else
+        120 s. ``@aiounit.timeout(seconds)`` sets it for one method. Class hooks and
+        class cleanups each get the class's limit too.
     """
 
     loop_scope: ClassVar[LoopScopeName | None] = None
     loop_factory: ClassVar[LoopFactory | None] = None
     loop_debug: ClassVar[bool | None] = None
+    timeout: ClassVar[float | EllipsisType | None] = ...
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
     # Set by unittest.TestCase; declared here for the type checker.
@@ -210,6 +286,9 @@ class AsyncTestCase(unittest.TestCase):
                 "(None follows AIOUNIT_LOOP_DEBUG, PYTHONASYNCIODEBUG and -X dev)",
                 slug="bad-setting",
             )
+        limit = _static_lookup(cls, "timeout")
+        if limit is not ...:
+            timeout_for(None, limit, cls.__qualname__)  # raises a ConfigurationError
         factory = _static_lookup(cls, "loop_factory")
         if factory is not None and not callable(factory):
             raise LoopScopeError(
@@ -237,6 +316,7 @@ class AsyncTestCase(unittest.TestCase):
         self._asyncioRunner: Any = None
         self._asyncioTestContext: contextvars.Context | None = None
         self._aiounit_in_context = 0
+        self._aiounit_job: TimeoutJob | None = None
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -313,13 +393,25 @@ class AsyncTestCase(unittest.TestCase):
         if state is not None:
             cls._aiounit_class_state = None
             try:
-                state.close()
+                state.close(cls)
             except Exception:
                 cls.tearDown_exceptions.append(sys.exc_info())
 
     # -- the four hooks of unittest.TestCase --------------------------------------------
 
     def _callSetUp(self) -> None:
+        # The time limit runs from here (a skipped test never gets one) to the end of
+        # run(); a bad setting fails this test, not the run.
+        seconds, source = timeout_for(
+            getattr(self, self._testMethodName, None),
+            _static_lookup(type(self), "timeout"),
+            type(self).__qualname__,
+        )
+        runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
+        job = _new_job(self.id(), seconds, source, lambda: runner)
+        if job is not None:
+            self._aiounit_job = job
+            watchdog.arm(job)
         # The loop exists and is current before the sync setUp, as in the stdlib.
         self._asyncioRunner.get_loop()
         self._callMaybeAsync(self.setUp)
@@ -359,7 +451,8 @@ class AsyncTestCase(unittest.TestCase):
         else:
             self._aiounit_in_context += 1
             try:
-                result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
+                with _TimeoutGuard(self._aiounit_job):
+                    result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
             finally:
                 self._aiounit_in_context -= 1
         # A plain function may return an awaitable (a functools.partial of a coroutine
@@ -388,9 +481,27 @@ class AsyncTestCase(unittest.TestCase):
         context = None if self._aiounit_in_context else self._asyncioTestContext
         self._aiounit_in_context += 1
         try:
-            return runner.run(as_coroutine(awaitable), context=context)
+            with _TimeoutGuard(self._aiounit_job):
+                return runner.run(as_coroutine(awaitable), context=context)
         finally:
             self._aiounit_in_context -= 1
+
+    def doCleanups(self) -> Any:  # unittest returns whether every cleanup succeeded
+        """Run the cleanups; at the end of the test, close (or release) its loop too.
+
+        Closing the loop is the test's last step, inside its report: an error or a hang
+        while cancelling leftover tasks or shutting down is reported against the test.
+        """
+        ok: Any = super().doCleanups()
+        if self._aiounit_in_context == 0 and self._asyncioRunner is not None:
+            self.addCleanup(self._aiounit_close_runner)
+            closed: Any = super().doCleanups()
+            ok = ok and closed
+        return ok
+
+    def _aiounit_close_runner(self) -> None:
+        with _TimeoutGuard(self._aiounit_job):
+            self._tearDownAsyncioRunner()
 
     def _setupAsyncioRunner(self) -> None:
         assert self._asyncioRunner is None, "asyncio runner is already initialized"
@@ -419,7 +530,17 @@ class AsyncTestCase(unittest.TestCase):
         try:
             return super().run(result)
         finally:
-            self._tearDownAsyncioRunner()
+            try:
+                if self._asyncioRunner is not None:  # closed by doCleanups() normally
+                    self._tearDownAsyncioRunner()
+            finally:
+                self._aiounit_end_time_limit()
+
+    def _aiounit_end_time_limit(self) -> None:
+        job = self._aiounit_job
+        if job is not None:
+            self._aiounit_job = None
+            watchdog.disarm(job)
 
     def debug(self) -> None:
         """Run the test without a result; exceptions propagate.
@@ -428,7 +549,10 @@ class AsyncTestCase(unittest.TestCase):
         ``doCleanups()`` can still run async cleanups on it afterwards.
         """
         self._setupAsyncioRunner()
-        super().debug()
+        try:
+            super().debug()
+        finally:
+            self._aiounit_end_time_limit()
         self._tearDownAsyncioRunner()
 
     def __del__(self) -> None:

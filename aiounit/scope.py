@@ -67,6 +67,14 @@ class LoopScope:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: CurrentLoopState | None = None
         self._closed = False
+        #: The task of the step running now (a hook, the test, a shutdown step): what a
+        #: timeout cancels.
+        self.current_task: asyncio.Task[Any] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop, once made and until closed."""
+        return self._loop
 
     @property
     def is_open(self) -> bool:
@@ -92,9 +100,20 @@ class LoopScope:
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""
-        loop = self.get_loop()
+        return self._run_step(self.get_loop(), coro, context)
+
+    def _run_step(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Awaitable[T],
+        context: contextvars.Context | None = None,
+    ) -> T:
         task = loop.create_task(as_coroutine(coro), context=context)
-        return loop.run_until_complete(task)
+        self.current_task = task
+        try:
+            return loop.run_until_complete(task)
+        finally:
+            self.current_task = None
 
     def cancel_tasks(self, tasks: set[asyncio.Task[Any]], what: str) -> None:
         """Cancel ``tasks``, wait for them to end and report errors they raised doing so."""
@@ -103,7 +122,7 @@ class LoopScope:
         loop = self.get_loop()
         for task in tasks:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._run_step(loop, asyncio.gather(*tasks, return_exceptions=True))
         for task in tasks:
             if task.cancelled():
                 continue
@@ -135,9 +154,9 @@ class LoopScope:
                     asyncio.all_tasks(loop), "tasks left running at the end of the scope"
                 )
                 if getattr(loop, "_asyncgens", _MISSING):
-                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    self._run_step(loop, loop.shutdown_asyncgens())
                 if getattr(loop, "_default_executor", _MISSING) is not None:
-                    loop.run_until_complete(shutdown_default_executor(loop))
+                    self._run_step(loop, shutdown_default_executor(loop))
         finally:
             try:
                 if not loop.is_closed():
@@ -164,6 +183,16 @@ class BorrowedScope:
     def get_loop(self) -> asyncio.AbstractEventLoop:
         """Return the class's loop, made current."""
         return self._owner.get_loop()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The class's loop."""
+        return self._owner.loop
+
+    @property
+    def current_task(self) -> asyncio.Task[Any] | None:
+        """The task of the step running now on the class's loop."""
+        return self._owner.current_task
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` on the class's loop, as :meth:`LoopScope.run` does."""
