@@ -19,8 +19,10 @@ VERSIONS := 3.11 3.12 3.13
 venv_of = $(if $(filter 3.11,$(1)),.venv,.venv-$(1))
 
 # Our own suite runs with warnings as errors, as users' suites should be able to.
-TEST_CMD = -W error -m unittest discover -s tests -t .
-UVLOOP_TESTS = tests.test_lifecycle tests.test_class_scope
+TEST_CMD = -W error -m aiounit discover -s tests -t .
+# The same suite under stock unittest: it must pass there too.
+TEST_CMD_UNITTEST = -W error -m unittest discover -s tests -t .
+UVLOOP_TESTS = tests.test_lifecycle tests.test_class_scope tests.test_timeouts
 
 .PHONY: help install demo test test-3.11 test-3.12 test-3.13 lint docs bench ci clean
 
@@ -53,14 +55,16 @@ help:
 install: .venv/.installed
 
 demo: .venv/.installed
-	$(PY) -W error -m unittest discover -s examples -t examples -v
+	$(PY) -W error -m aiounit discover -s examples -t examples -v
 
 test: test-3.11 test-3.12 test-3.13
 
 .SECONDEXPANSION:
 $(addprefix test-,$(VERSIONS)): test-%: $$(call venv_of,%)/.installed
-	@echo "== Python $* =="
-	$(call venv_of,$*)/bin/python $(TEST_CMD)
+	@echo "== Python $*, python -m aiounit =="
+	AIOUNIT_REQUIRE_CPYTHON_TESTS=1 $(call venv_of,$*)/bin/python $(TEST_CMD)
+	@echo "== Python $*, python -m unittest =="
+	AIOUNIT_REQUIRE_CPYTHON_TESTS=1 $(call venv_of,$*)/bin/python $(TEST_CMD_UNITTEST)
 	@echo "== Python $*, lifecycle on uvloop =="
 	AIOUNIT_LOOP=uvloop $(call venv_of,$*)/bin/python -W error -m unittest $(UVLOOP_TESTS)
 

@@ -1,0 +1,98 @@
+"""Shared tools for the command-line tests: copy an example project, run a command on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+# Variables that would change what a child run does, whoever runs this suite.
+_CLEARED = ("NO_COLOR", "FORCE_COLOR", "PYTHONASYNCIODEBUG", "TERM", "PYTHONWARNINGS")
+
+_TIMES = re.compile(r"\d+\.\d+s\b")
+
+
+@contextlib.contextmanager
+def example(name: str) -> Iterator[Path]:
+    """A fresh copy of ``tests/examples/<name>`` in a temporary directory.
+
+    Runs write caches and reports next to the tests; a copy keeps the repository clean
+    and every test independent of the others.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"aiounit-{name}-") as tmp:
+        target = Path(tmp) / name
+        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__"))
+        yield target
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child run: ours without AIOUNIT_* and colour settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AIOUNIT_") and key not in _CLEARED
+    }
+    # The examples import aiounit from this checkout, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+def run(
+    module: str,
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    python_options: tuple[str, ...] = ("-W", "error"),
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> <args>`` in ``cwd`` with this interpreter and return it."""
+    return run_python(*python_options, "-m", module, *args, cwd=cwd, env=env)
+
+
+def run_python(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with ``args`` in ``cwd``; output is captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def aiounit(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -W error -m aiounit <args>`` in ``cwd``."""
+    return run("aiounit", *args, cwd=cwd, env=env)
+
+
+def unittest_(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -W error -m unittest <args>`` in ``cwd``."""
+    return run("unittest", *args, cwd=cwd, env=env)
+
+
+def without_times(text: str) -> str:
+    """``text`` with every duration (``0.004s``) replaced, so two runs compare equal."""
+    return _TIMES.sub("X.XXXs", text)
+
+
+def split_summary(stderr: str) -> tuple[str, str]:
+    """The report without aiounit's last line, and that line."""
+    body, _, last = stderr.rstrip("\n").rpartition("\n")
+    return body + "\n", last
