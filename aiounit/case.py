@@ -38,6 +38,18 @@ _C = TypeVar("_C", bound=type[unittest.TestCase])
 _WRAPPED = "_aiounit_class_hook"
 
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def _is_coroutine_function(func: Any) -> bool:
+    # inspect.iscoroutinefunction() costs microseconds per call, and it runs for every
+    # hook of every test: read the code flags of plain functions and methods directly.
+    code = getattr(getattr(func, "__func__", func), "__code__", None)
+    if code is not None and type(func).__name__ in ("function", "method"):
+        return bool(code.co_flags & _CO_COROUTINE)
+    return inspect.iscoroutinefunction(func)
+
+
 def _static_lookup(cls: type, name: str) -> Any:
     # Reads a class attribute without binding it: `loop_factory = some_function` must
     # stay a plain function, not become a method of the test.
@@ -204,6 +216,9 @@ def _wrap_tear_down_class(func: Callable[..., None]) -> classmethod[Any, [], Non
     tearDownClass.__doc__ = func.__doc__
     return classmethod(tearDownClass)
 
+
+_TESTCASE_SETUP = unittest.TestCase.setUp
+_TESTCASE_TEARDOWN = unittest.TestCase.tearDown
 
 _CLASS_HOOK_WRAPPERS = (
     ("setUpClass", _wrap_set_up_class),
@@ -414,8 +429,10 @@ class AsyncTestCase(unittest.TestCase):
             watchdog.arm(job)
         # The loop exists and is current before the sync setUp, as in the stdlib.
         self._asyncioRunner.get_loop()
-        self._callMaybeAsync(self.setUp)
-        if _overrides(type(self), "asyncSetUp"):
+        cls = type(self)
+        if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing
+            self._callMaybeAsync(self.setUp)
+        if _overrides(cls, "asyncSetUp"):
             self._callAsync(self.asyncSetUp)
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
@@ -427,9 +444,11 @@ class AsyncTestCase(unittest.TestCase):
             )
 
     def _callTearDown(self) -> None:
-        if _overrides(type(self), "asyncTearDown"):
+        cls = type(self)
+        if _overrides(cls, "asyncTearDown"):
             self._callAsync(self.asyncTearDown)
-        self._callMaybeAsync(self.tearDown)
+        if cls.tearDown is not _TESTCASE_TEARDOWN:
+            self._callMaybeAsync(self.tearDown)
 
     def _callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         self._callMaybeAsync(function, *args, **kwargs)
@@ -442,7 +461,7 @@ class AsyncTestCase(unittest.TestCase):
 
     def _callMaybeAsync(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         assert self._asyncioRunner is not None, "asyncio runner is not initialized"
-        if inspect.iscoroutinefunction(func):
+        if _is_coroutine_function(func):
             return self._aiounit_await(func(*args, **kwargs))
         if self._aiounit_in_context:
             # Already inside the test's context (doCleanups() called from a sync test):

@@ -84,19 +84,25 @@ class LoopScope:
     def get_loop(self) -> asyncio.AbstractEventLoop:
         """Return the scope's loop, creating it and making it current on first use."""
         loop = self._loop
-        if loop is None:
-            if self._closed:
-                raise RuntimeError("this loop scope is already closed")
-            factory = self._factory or default_loop_factory()
-            debug = default_loop_debug() if self._debug is None else self._debug
-            self._previous = CurrentLoopState.capture()
-            loop = factory()
-            loop.set_debug(debug)
-            if self._shared:
-                track_task_contexts(loop)
-            self._loop = loop
+        if loop is not None:
+            return loop
+        if self._closed:
+            raise RuntimeError("this loop scope is already closed")
+        factory = self._factory or default_loop_factory()
+        debug = default_loop_debug() if self._debug is None else self._debug
+        self._previous = CurrentLoopState.capture()
+        loop = factory()
+        loop.set_debug(debug)
+        if self._shared:
+            track_task_contexts(loop)
+        self._loop = loop
         asyncio.set_event_loop(loop)
         return loop
+
+    def make_current(self) -> None:
+        """Make the loop the thread's current loop again (a test may have changed it)."""
+        if self._loop is not None:
+            asyncio.set_event_loop(self._loop)
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""
@@ -178,11 +184,16 @@ class BorrowedScope:
     def __init__(self, owner: LoopScope, context: contextvars.Context) -> None:
         self._owner = owner
         self._mark = object()
+        self._started = False
         context.run(_TEST_MARK.set, self._mark)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
-        """Return the class's loop, made current."""
-        return self._owner.get_loop()
+        """Return the class's loop; the first call makes it current for this test."""
+        loop = self._owner.get_loop()
+        if not self._started:
+            self._started = True
+            self._owner.make_current()
+        return loop
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

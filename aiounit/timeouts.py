@@ -144,7 +144,7 @@ class TimeoutJob:
         #: inside the test framework's own bookkeeping between two steps.
         self.interruptible = 0
         self._interrupted = 0
-        self._answered = threading.Event()
+        self._answered: threading.Event | None = None  # made when it first fires
 
     def describe_limit(self) -> str:
         """What timed out and which setting gave the limit, for the failure message."""
@@ -161,7 +161,7 @@ class TimeoutJob:
     def fire(self) -> None:
         self.fired += 1
         firing = self.fired
-        self._answered.clear()
+        answered = self._answered = threading.Event()
         try:
             loop = self._loop()
             if loop is not None and loop.is_running() and not loop.is_closed():
@@ -170,7 +170,7 @@ class TimeoutJob:
                 except RuntimeError:  # closed meanwhile
                     pass
                 else:
-                    if self._answered.wait(_LOOP_ANSWER_GRACE):
+                    if answered.wait(_LOOP_ANSWER_GRACE):
                         return
             self._interrupted = firing  # a late _in_loop() for this firing does nothing
             self._interrupt_thread()
@@ -189,7 +189,9 @@ class TimeoutJob:
         if self.thread_id != threading.main_thread().ident:
             return  # Only the main thread runs signal handlers; the in-loop path stays.
         if signal.getsignal(_SIGNAL) is not _on_signal:
-            return  # The test replaced the handler: the signal's default could kill us.
+            global _installed
+            _installed = False  # the test replaced it: install it again for the next test
+            return  # and do not send: the signal's default action could kill the process
         global _pending
         _pending = self
         if hasattr(signal, "pthread_kill"):
@@ -204,7 +206,8 @@ class TimeoutJob:
     def _in_loop(self, firing: int) -> None:
         if self._interrupted == firing:
             return
-        self._answered.set()
+        if self._answered is not None:
+            self._answered.set()
         loop = self._loop()
         task = self._task()
         if loop is None:
@@ -224,6 +227,7 @@ class TimeoutJob:
 # read by the handler in the main thread: a plain global, guarded by watchdog.is_armed().
 _pending: TimeoutJob | None = None
 _previous_handler: Any = None
+_installed = False
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -245,12 +249,14 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 def install_signal_handler() -> None:
     """Install the interrupt handler (main thread only; chains to the previous one)."""
-    global _previous_handler
-    current = signal.getsignal(_SIGNAL)
-    if current is _on_signal:
+    global _previous_handler, _installed
+    if _installed:  # checked again before each use, so a cheap flag is enough here
         return
-    _previous_handler = current
-    signal.signal(_SIGNAL, _on_signal)
+    current = signal.getsignal(_SIGNAL)
+    if current is not _on_signal:
+        _previous_handler = current
+        signal.signal(_SIGNAL, _on_signal)
+    _installed = True
 
 
 class Watchdog:
