@@ -16,12 +16,15 @@ from aiounit.runner import AsyncTestRunner, TestRunner
 if TYPE_CHECKING:
     from aiounit import helpers
     from aiounit.case import AsyncTestCase
+    from aiounit.hygiene import CheckError, CheckWarning, checks
     from aiounit.timeouts import TestTimeoutError, timeout
 
 __all__ = [
     "AiounitError",
     "AsyncTestCase",
     "AsyncTestRunner",
+    "CheckError",
+    "CheckWarning",
     "ConfigurationError",
     "LoopFactoryError",
     "LoopScopeError",
@@ -30,6 +33,7 @@ __all__ = [
     "TestResult",
     "TestRunner",
     "TestTimeoutError",
+    "checks",
     "helpers",
     "main",
     "timeout",
@@ -41,6 +45,9 @@ __version__ = "0.1.0"
 # IsolatedAsyncioTestCase: `python -m aiounit` starts as fast as `python -m unittest`.
 _LAZY = {
     "AsyncTestCase": "aiounit.case",
+    "CheckError": "aiounit.hygiene",
+    "CheckWarning": "aiounit.hygiene",
+    "checks": "aiounit.hygiene",
     "TestTimeoutError": "aiounit.timeouts",
     "timeout": "aiounit.timeouts",
     "helpers": "aiounit.helpers",

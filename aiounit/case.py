@@ -8,11 +8,12 @@ import inspect
 import sys
 import unittest
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from aiounit.errors import LoopScopeError
+from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
 from aiounit.loops import LoopFactory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
 from aiounit.timeouts import (
@@ -247,6 +248,9 @@ class AsyncTestCase(unittest.TestCase):
     ``loop_debug``
         ``True`` runs the loop in asyncio debug mode. ``None`` takes
         ``AIOUNIT_LOOP_DEBUG``, ``PYTHONASYNCIODEBUG`` and ``python -X dev``.
+    ``checks``
+        Levels of the post-test checks for this class's tests, as a dict of check slug
+        to ``"error"``, ``"warn"`` or ``"off"`` (``@aiounit.checks`` for one method).
     ``timeout``
         The time limit of each test in seconds, from ``setUp`` to the loop's shutdown,
         or ``None`` for no limit. Not set (``...``), it is ``AIOUNIT_TIMEOUT``, else
@@ -258,6 +262,7 @@ class AsyncTestCase(unittest.TestCase):
     loop_factory: ClassVar[LoopFactory | None] = None
     loop_debug: ClassVar[bool | None] = None
     timeout: ClassVar[float | EllipsisType | None] = ...
+    checks: ClassVar[Mapping[str, Level]] = {}
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
     # Set by unittest.TestCase; declared here for the type checker.
@@ -301,6 +306,7 @@ class AsyncTestCase(unittest.TestCase):
                 "(None follows AIOUNIT_LOOP_DEBUG, PYTHONASYNCIODEBUG and -X dev)",
                 slug="bad-setting",
             )
+        levels_for(None, _static_lookup(cls, "checks"), cls.__qualname__)  # raises if bad
         limit = _static_lookup(cls, "timeout")
         if limit is not ...:
             timeout_for(None, limit, cls.__qualname__)  # raises a ConfigurationError
@@ -332,6 +338,8 @@ class AsyncTestCase(unittest.TestCase):
         self._asyncioTestContext: contextvars.Context | None = None
         self._aiounit_in_context = 0
         self._aiounit_job: TimeoutJob | None = None
+        self._aiounit_monitor: TestMonitor | None = None
+        self._aiounit_result: unittest.TestResult | None = None
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -415,21 +423,22 @@ class AsyncTestCase(unittest.TestCase):
     # -- the four hooks of unittest.TestCase --------------------------------------------
 
     def _callSetUp(self) -> None:
-        # The time limit runs from here (a skipped test never gets one) to the end of
-        # run(); a bad setting fails this test, not the run.
-        seconds, source = timeout_for(
-            getattr(self, self._testMethodName, None),
-            _static_lookup(type(self), "timeout"),
-            type(self).__qualname__,
-        )
+        # The time limit and the checks run from here (a skipped test gets neither) to
+        # the end of run(); a bad setting fails this test, not the run.
+        cls = type(self)
+        method = getattr(self, self._testMethodName, None)
+        seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
+        levels = levels_for(method, _static_lookup(cls, "checks"), cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         job = _new_job(self.id(), seconds, source, lambda: runner)
         if job is not None:
             self._aiounit_job = job
             watchdog.arm(job)
         # The loop exists and is current before the sync setUp, as in the stdlib.
-        self._asyncioRunner.get_loop()
-        cls = type(self)
+        loop = runner.get_loop()
+        owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
+        self._aiounit_monitor = TestMonitor(self.id(), loop, levels, owned)
+        self._aiounit_monitor.start()
         if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing
             self._callMaybeAsync(self.setUp)
         if _overrides(cls, "asyncSetUp"):
@@ -519,8 +528,33 @@ class AsyncTestCase(unittest.TestCase):
         return ok
 
     def _aiounit_close_runner(self) -> None:
-        with _TimeoutGuard(self._aiounit_job):
-            self._tearDownAsyncioRunner()
+        monitor, self._aiounit_monitor = self._aiounit_monitor, None
+        if monitor is None:
+            with _TimeoutGuard(self._aiounit_job):
+                self._tearDownAsyncioRunner()
+            return
+        try:
+            monitor.before_teardown_of_loop()
+            with _TimeoutGuard(self._aiounit_job):
+                self._tearDownAsyncioRunner()
+        finally:
+            self._aiounit_report(monitor.stop())
+
+    def _aiounit_report(self, findings: list[Finding]) -> None:
+        """Hand findings to a result that records them; fail the test for error ones."""
+        if not findings:
+            return
+        add_finding = getattr(self._aiounit_result, "add_finding", None)
+        for finding in findings:
+            if add_finding is not None:
+                add_finding(self, finding.as_record())
+            elif finding.level == "warn":
+                warnings.warn(CheckWarning(str(finding)), stacklevel=2)
+        errors = [finding for finding in findings if finding.level == "error"]
+        if errors:
+            count = f"{len(errors)} check{'s' if len(errors) > 1 else ''} failed"
+            text = "\n\n".join(str(finding) for finding in errors)
+            raise CheckError(f"{count}:\n\n{text}\n", slug=errors[0].check)
 
     def _setupAsyncioRunner(self) -> None:
         assert self._asyncioRunner is None, "asyncio runner is already initialized"
@@ -546,9 +580,11 @@ class AsyncTestCase(unittest.TestCase):
     def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
         """Run the test on its loop, which is closed (or released) when the test ends."""
         self._setupAsyncioRunner()
+        self._aiounit_result = result
         try:
             return super().run(result)
         finally:
+            self._aiounit_result = None
             try:
                 if self._asyncioRunner is not None:  # closed by doCleanups() normally
                     self._tearDownAsyncioRunner()
@@ -556,6 +592,9 @@ class AsyncTestCase(unittest.TestCase):
                 self._aiounit_end_time_limit()
 
     def _aiounit_end_time_limit(self) -> None:
+        monitor, self._aiounit_monitor = self._aiounit_monitor, None
+        if monitor is not None:  # the test never reached its last cleanup (debug())
+            monitor.stop()
         job = self._aiounit_job
         if job is not None:
             self._aiounit_job = None

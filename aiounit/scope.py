@@ -99,6 +99,11 @@ class LoopScope:
         asyncio.set_event_loop(loop)
         return loop
 
+    def owned_tasks(self) -> set[asyncio.Task[Any]]:
+        """Every unfinished task of the loop: on a loop of its own, a test owns them all."""
+        loop = self._loop
+        return set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+
     def make_current(self) -> None:
         """Make the loop the thread's current loop again (a test may have changed it)."""
         if self._loop is not None:
@@ -217,9 +222,15 @@ class BorrowedScope:
         loop = self._owner.get_loop()
         if loop.is_closed():
             return
+        self._owner.cancel_tasks(self.owned_tasks(), "tasks the test left running")
+
+    def owned_tasks(self) -> set[asyncio.Task[Any]]:
+        """The unfinished tasks created in this test's context."""
+        loop = self._owner.loop
+        if loop is None or loop.is_closed():
+            return set()
         mark = self._mark
-        leftovers = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
-        self._owner.cancel_tasks(leftovers, "tasks the test left running")
+        return {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
 
 
 def _marked(task: asyncio.Task[Any], mark: object) -> bool:

@@ -172,6 +172,8 @@ class TaskOwnershipTests(unittest.TestCase):
         events: list[str] = []
 
         class Case(aiounit.AsyncTestCase):
+            checks = {"leaked-task": "off"}  # leaking is the point here; test_checks reports it
+
             @classmethod
             async def asyncSetUpClass(cls) -> None:
                 cls.ticks = 0

@@ -299,6 +299,8 @@ class LoopTests(unittest.TestCase):
         handled: list[dict[str, Any]] = []
 
         class Case(aiounit.AsyncTestCase):
+            checks = {"leaked-task": "off"}  # leaking is the point here; test_checks reports it
+
             async def test_it(self) -> None:
                 asyncio.get_running_loop().set_exception_handler(lambda _, ctx: handled.append(ctx))
 
