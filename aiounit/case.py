@@ -8,6 +8,7 @@ import inspect
 import sys
 import unittest
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
@@ -639,18 +640,40 @@ _DEFAULT_HOOKS.update(
 )
 
 
+_async_variants: weakref.WeakKeyDictionary[type, type] = weakref.WeakKeyDictionary()
+
+
 def as_async_case(cls: _C) -> _C:
     """Return a subclass of the plain TestCase ``cls`` that runs its ``async def`` tests.
 
     The subclass behaves as if ``cls`` had derived from :class:`AsyncTestCase`: each test
     gets a fresh loop. It keeps the name, module and qualified name of ``cls``, so test
-    ids do not change. Used by the loader's ``auto`` asyncio mode.
+    ids do not change, and the same subclass is returned for the same class. Its tests
+    pickle (parallel runners send tests to other processes) by naming ``cls``. Used by
+    the loader's ``auto`` asyncio mode.
     """
     if issubclass(cls, AsyncTestCase):
         return cls
-    namespace = {
-        "__module__": cls.__module__,
-        "__qualname__": cls.__qualname__,
-        "__doc__": cls.__doc__,
-    }
-    return type(cls.__name__, (cls, AsyncTestCase), namespace)  # type: ignore[return-value]
+    variant = _async_variants.get(cls)
+    if variant is None:
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "__reduce_ex__": _reduce_async_variant,
+            "_aiounit_plain_class": cls,
+        }
+        variant = type(cls.__name__, (cls, AsyncTestCase), namespace)
+        _async_variants[cls] = variant
+    return variant  # type: ignore[return-value]
+
+
+def _reduce_async_variant(self: Any, protocol: Any) -> tuple[Any, ...]:
+    # Pickle by the plain class, which is importable by its name; the generated class
+    # shares that name, so pickle could not find it by name itself.
+    return (_new_async_variant, (type(self)._aiounit_plain_class,), self.__dict__)
+
+
+def _new_async_variant(cls: type[unittest.TestCase]) -> unittest.TestCase:
+    instance: unittest.TestCase = object.__new__(as_async_case(cls))
+    return instance
