@@ -553,9 +553,7 @@ class AsyncTestCase(unittest.TestCase):
                 warnings.warn(CheckWarning(str(finding)), stacklevel=2)
         errors = [finding for finding in findings if finding.level == "error"]
         if errors:
-            count = f"{len(errors)} check{'s' if len(errors) > 1 else ''} failed"
-            text = "\n\n".join(str(finding) for finding in errors)
-            raise CheckError(f"{count}:\n\n{text}\n", slug=errors[0].check)
+            raise CheckError(errors)
 
     def _setupAsyncioRunner(self) -> None:
         assert self._asyncioRunner is None, "asyncio runner is already initialized"

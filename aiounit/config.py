@@ -70,6 +70,30 @@ def parse_timeout(value: object) -> float:
     return number
 
 
+def parse_checks(value: object) -> str:
+    """Check levels: ``check=level`` pairs separated by commas, or a TOML table of them."""
+    if isinstance(value, dict):
+        value = ",".join(f"{slug}={level}" for slug, level in value.items())
+    text = ",".join(part.strip() for part in _text(value).split(",") if part.strip())
+    pairs = {}
+    for item in text.split(",") if text else ():
+        slug, sep, level = item.partition("=")
+        if not sep:
+            raise ValueError(
+                "expected check=level pairs, e.g. leaked-task=error,unawaited-coroutine=off"
+            )
+        pairs[slug.strip()] = level.strip()
+    # Checked against the real list of checks, imported only when checks are configured.
+    from aiounit.hygiene import DEFAULT_LEVELS
+
+    for slug, level in pairs.items():
+        if slug not in DEFAULT_LEVELS:
+            raise ValueError(f"unknown check {slug!r}; known checks: {', '.join(DEFAULT_LEVELS)}")
+        if level not in ("error", "warn", "off"):
+            raise ValueError(f"check {slug!r}: expected a level of error, warn or off")
+    return text
+
+
 def parse_count(value: object) -> int:
     """A whole number, 0 or more."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -125,6 +149,7 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("asyncio_mode", _choice("strict", "auto"), "strict"),
+        Key("checks", parse_checks),
         Key("color", _choice("auto", "always", "never"), "auto"),
         Key("durations", parse_count),
         Key("json", parse_path),
@@ -133,6 +158,7 @@ KEYS: dict[str, Key] = {
         Key("loop_debug", parse_bool),
         Key("random_order", parse_bool, False),
         Key("seed", parse_count),
+        Key("strict", parse_bool, False),
         Key("timeout", parse_timeout),
     )
 }
@@ -169,6 +195,7 @@ class Settings:
     """
 
     asyncio_mode: str
+    checks: str | None
     color: str
     durations: int | None
     json: str | None
@@ -177,6 +204,7 @@ class Settings:
     loop_debug: bool | None
     random_order: bool
     seed: int | None
+    strict: bool
     timeout: float | None
 
     def __init__(self, root: str, config: ConfigFile | None = None) -> None:
@@ -361,8 +389,9 @@ def _require_uvloop(source: str) -> None:
 def environment_for(settings: Settings) -> dict[str, str]:
     """The ``AIOUNIT_*`` variables a run sets, so test cases and subprocesses see the settings.
 
-    The loop, debug mode and time limit reach test cases through the environment: cases
-    read ``AIOUNIT_LOOP``, ``AIOUNIT_LOOP_DEBUG`` and ``AIOUNIT_TIMEOUT`` themselves.
+    The loop, debug mode, time limit and check levels reach test cases through the
+    environment: cases read ``AIOUNIT_LOOP``, ``AIOUNIT_LOOP_DEBUG``, ``AIOUNIT_TIMEOUT``,
+    ``AIOUNIT_CHECKS`` and ``AIOUNIT_STRICT`` themselves.
     """
     variables: dict[str, str] = {}
     if settings.loop is not None:
@@ -372,4 +401,8 @@ def environment_for(settings: Settings) -> dict[str, str]:
     if settings.timeout is not None:
         timeout = settings.timeout
         variables[KEYS["timeout"].env] = "none" if math.isinf(timeout) else f"{timeout:g}"
+    if settings.checks:
+        variables[KEYS["checks"].env] = settings.checks
+    if settings.strict:
+        variables[KEYS["strict"].env] = "1"
     return variables

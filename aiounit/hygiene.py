@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import linecache
 import os
 import sys
 import traceback
@@ -52,6 +53,14 @@ class CheckError(AiounitError):
     """A check at level ``error`` found something: the test fails with what it found."""
 
     slug = "check-failed"
+
+    def __init__(self, findings: list[Finding]) -> None:
+        count = f"{len(findings)} check{'s' if len(findings) > 1 else ''} failed"
+        text = "\n\n".join(str(finding) for finding in findings)
+        # Each finding ends with its own slug; the message needs no other.
+        Exception.__init__(self, f"{count}:\n\n{text}\n")
+        self.slug = findings[0].check
+        self.findings = findings
 
 
 class CheckWarning(UserWarning):
@@ -170,11 +179,24 @@ def _hook_unawaited() -> None:
     warnings._warn_unawaited_coroutine = _on_unawaited  # type: ignore[attr-defined]
 
 
+_INTERNAL_DIRS: Final = (
+    os.path.dirname(asyncio.__file__) + os.sep,
+    os.path.dirname(__file__) + os.sep,
+)
+
+
 def _origin(coro: Any) -> str:
-    origin = getattr(coro, "cr_origin", None)
-    if not origin:
+    origin = getattr(coro, "cr_origin", None) or ()
+    # asyncio's and aiounit's own frames say nothing about where the user's code is.
+    lines = []
+    for filename, lineno, name in origin:
+        if filename.startswith(_INTERNAL_DIRS):
+            continue
+        source = linecache.getline(filename, lineno).strip()
+        where = f'  File "{filename}", line {lineno}, in {name}'
+        lines.append(f"{where}\n    {source}" if source else where)
+    if not lines:
         return ""
-    lines = [f'  File "{filename}", line {lineno}, in {name}' for filename, lineno, name in origin]
     return "\nCreated at (most recent call last):\n" + "\n".join(reversed(lines))
 
 

@@ -46,6 +46,8 @@ class TestProgram(unittest.TestProgram):
     loop: str | None = None
     loop_debug: bool | None = None
     timeout: float | None = None
+    checks: str | None = None
+    strict: bool | None = None
     junit_xml: str | None = None
     json_report: str | None = None
     color: str | None = None
@@ -166,6 +168,7 @@ class TestProgram(unittest.TestProgram):
     def _aiounit_resolve_settings(self) -> None:
         cli = {
             "asyncio_mode": self.asyncio_mode,
+            "checks": self.checks,
             "color": self.color,
             "durations": self.durations,
             "json": self.json_report,
@@ -174,6 +177,7 @@ class TestProgram(unittest.TestProgram):
             "loop_debug": self.loop_debug,
             "random_order": self.random_order,
             "seed": self.seed,
+            "strict": self.strict,
             "timeout": self.timeout,
         }
         try:

@@ -170,6 +170,23 @@ def parent_parser(
         help="Time limit of each test that sets none of its own, in seconds, or 'none' "
         "for no limit; tests see it as AIOUNIT_TIMEOUT (default: 120)",
     )
+    running.add_argument(
+        "--checks",
+        type=option_type(config.parse_checks),
+        default=None,
+        metavar="LEVELS",
+        help="Levels of post-test checks for tests that set none, as check=level pairs "
+        "(error, warn or off) separated by commas, e.g. leaked-task=error; tests see it "
+        "as AIOUNIT_CHECKS (default: loop-exception=error, unawaited-coroutine=error, "
+        "leaked-task=warn)",
+    )
+    running.add_argument(
+        "--strict",
+        action="store_const",
+        const=True,
+        default=None,
+        help="Make every post-test check an error; tests see it as AIOUNIT_STRICT (default: off)",
+    )
 
     reports = parser.add_argument_group("reports")
     reports.add_argument(

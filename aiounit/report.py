@@ -246,6 +246,15 @@ class TextReporter(ResultListener):
                     write(f"{self._paint(flavour, _RED)}: {heading}\n")
                     write(SEPARATOR2 + "\n")
                     write(record.traceback + "\n")
+        for record in records:
+            # Findings at level "error" already failed their test; these only warn.
+            for finding in record.findings:
+                if finding.get("level") == "warn":
+                    write(SEPARATOR1 + "\n")
+                    heading = self._describe(record.description, record.doc)
+                    write(f"{self._paint('WARNING', _YELLOW)}: {heading}\n")
+                    write(SEPARATOR2 + "\n")
+                    write(f"{finding.get('message', '')} [{finding.get('check', '')}]\n\n")
         unexpected = [r for r in records if r.outcome == UNEXPECTED_SUCCESS]
         if unexpected:
             write(SEPARATOR1 + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import unittest
 import warnings
@@ -10,6 +11,8 @@ from unittest import mock
 
 import aiounit
 from aiounit.result import TestResult
+from tests.cli_support import aiounit as aiounit_cli
+from tests.cli_support import example, run
 from tests.support import messages, outcomes, run_suite
 
 
@@ -173,3 +176,50 @@ class CheckSettingsTests(unittest.TestCase):
         with mock.patch.dict(os.environ, {"AIOUNIT_CHECKS": "leaked-task"}):
             result = run_suite(Case("test_it"))
         self.assertIn("is not of the form check=level", messages(result.errors))
+
+
+class CommandLineTests(unittest.TestCase):
+    def test_default_levels_strict_and_checks_options(self) -> None:
+        with example("hygiene") as path:
+            default = aiounit_cli("discover", "-v", "--json", "report.json", cwd=path)
+            report = json.loads((path / "report.json").read_text())
+            strict = aiounit_cli("discover", "--strict", cwd=path)
+            relaxed = aiounit_cli(
+                "discover", "--checks", "unawaited-coroutine=off,leaked-task=off", cwd=path
+            )
+            bad = aiounit_cli("discover", "--checks", "leaky-task=error", cwd=path)
+        self.assertEqual(default.returncode, 1, default.stderr)
+        self.assertIn(
+            "test_1_forgets_an_await (test_hygiene.Slips.test_1_forgets_an_await) ... ERROR",
+            default.stderr,
+        )
+        self.assertIn(
+            "test_2_leaks_a_task (test_hygiene.Slips.test_2_leaks_a_task) ... ok", default.stderr
+        )
+        self.assertIn("test_3_clean (test_hygiene.Slips.test_3_clean) ... ok", default.stderr)
+        self.assertIn("asyncio.sleep(0)  # the await is missing", default.stderr)
+        self.assertIn("WARNING: test_2_leaks_a_task", default.stderr)
+        self.assertIn("Task 'sleeper'", default.stderr)
+        findings = {r["id"].rsplit(".", 1)[1]: r["findings"] for r in report["tests"]}
+        self.assertEqual([f["check"] for f in findings["test_2_leaks_a_task"]], ["leaked-task"])
+        self.assertEqual(findings["test_3_clean"], [])
+        self.assertEqual(strict.returncode, 1)
+        self.assertRegex(
+            strict.stderr.rstrip().splitlines()[-1], r"^1 passed, 0 failed, 2 errors in "
+        )
+        self.assertEqual(relaxed.returncode, 0, relaxed.stderr)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("unknown check 'leaky-task'", bad.stderr)
+
+    def test_under_python_m_unittest(self) -> None:
+        with example("hygiene") as path:
+            plain = run("unittest", "-v", cwd=path)
+        self.assertEqual(plain.returncode, 1)
+        self.assertIn(
+            "test_1_forgets_an_await (test_hygiene.Slips.test_1_forgets_an_await) ... ERROR",
+            plain.stderr,
+        )
+        self.assertIn("test_3_clean (test_hygiene.Slips.test_3_clean) ... ok", plain.stderr)
+        self.assertIn(
+            "CheckWarning: test_hygiene.Slips.test_2_leaks_a_task left a task running", plain.stderr
+        )
