@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
 
+from aiounit import interrupts
 from aiounit.errors import LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
 from aiounit.loops import LoopFactory
@@ -131,14 +132,20 @@ def _new_job(
 
 class _TimeoutGuard:
     """Around one step of user code: arm the job if needed, allow the watchdog to
-    interrupt the thread, and turn what a firing did into a TestTimeoutError."""
+    interrupt the thread, and turn what a firing or a Ctrl-C did into a test error."""
 
-    __slots__ = ("_armed_here", "_fired", "_job")
+    __slots__ = ("_armed_here", "_fired", "_job", "_presses", "_state")
 
-    def __init__(self, job: TimeoutJob | None) -> None:
+    def __init__(
+        self, job: TimeoutJob | None, state: interrupts.TestInterrupts | None = None
+    ) -> None:
         self._job = job
+        self._state = state
 
     def __enter__(self) -> None:
+        state = self._state
+        if state is not None:
+            self._presses = state.presses
         job = self._job
         if job is None:
             return
@@ -151,17 +158,26 @@ class _TimeoutGuard:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
+        self._exit_timeout(exc)
+        state = self._state
+        if state is not None and exc is not None:
+            replacement = state.translate(exc, self._presses)
+            if replacement is not None:
+                raise replacement from exc
+
+    def _exit_timeout(self, exc: BaseException | None) -> None:
         job = self._job
         if job is None:
             return
         job.interruptible -= 1
         if self._armed_here:
             watchdog.disarm(job)
-        if job.fired != self._fired and isinstance(
-            exc, asyncio.CancelledError | LoopBlockedInterrupt
-        ):
-            slug = "loop-blocked" if isinstance(exc, LoopBlockedInterrupt) else "test-timeout"
-            raise TestTimeoutError(job.report, slug=slug) from None
+        if job.fired == self._fired:
+            return
+        if isinstance(exc, LoopBlockedInterrupt):
+            raise TestTimeoutError(str(exc), slug="loop-blocked") from None
+        if isinstance(exc, asyncio.CancelledError):
+            raise TestTimeoutError(job.report, slug="test-timeout") from None
 
 
 def _class_state(cls: type[AsyncTestCase]) -> _ClassState | None:
@@ -341,6 +357,7 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_job: TimeoutJob | None = None
         self._aiounit_monitor: TestMonitor | None = None
         self._aiounit_result: unittest.TestResult | None = None
+        self._aiounit_interrupts: interrupts.TestInterrupts | None = None
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -435,6 +452,13 @@ class AsyncTestCase(unittest.TestCase):
         if job is not None:
             self._aiounit_job = job
             watchdog.arm(job)
+        state = interrupts.TestInterrupts(
+            self.id(),
+            lambda: getattr(runner, "loop", None),
+            lambda: getattr(runner, "current_task", None),
+        )
+        self._aiounit_interrupts = state
+        interrupts.start(state)
         # The loop exists and is current before the sync setUp, as in the stdlib.
         loop = runner.get_loop()
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
@@ -480,7 +504,7 @@ class AsyncTestCase(unittest.TestCase):
         else:
             self._aiounit_in_context += 1
             try:
-                with _TimeoutGuard(self._aiounit_job):
+                with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts):
                     result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
             finally:
                 self._aiounit_in_context -= 1
@@ -510,7 +534,7 @@ class AsyncTestCase(unittest.TestCase):
         context = None if self._aiounit_in_context else self._asyncioTestContext
         self._aiounit_in_context += 1
         try:
-            with _TimeoutGuard(self._aiounit_job):
+            with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts):
                 return runner.run(as_coroutine(awaitable), context=context)
         finally:
             self._aiounit_in_context -= 1
@@ -589,6 +613,15 @@ class AsyncTestCase(unittest.TestCase):
                     self._tearDownAsyncioRunner()
             finally:
                 self._aiounit_end_time_limit()
+                self._aiounit_end_interrupts()
+
+    def _aiounit_end_interrupts(self) -> None:
+        state, self._aiounit_interrupts = self._aiounit_interrupts, None
+        if state is not None:
+            interrupts.stop(state)
+            if state.presses:
+                # Only now, with teardown, cleanups and the loop done: stop the run.
+                raise KeyboardInterrupt
 
     def _aiounit_end_time_limit(self) -> None:
         monitor, self._aiounit_monitor = self._aiounit_monitor, None
@@ -610,6 +643,7 @@ class AsyncTestCase(unittest.TestCase):
             super().debug()
         finally:
             self._aiounit_end_time_limit()
+            self._aiounit_end_interrupts()
         self._tearDownAsyncioRunner()
 
     def __del__(self) -> None:

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, NoReturn
 
-__all__ = ["EXIT_NO_TESTS", "TestProgram", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_NO_TESTS", "TestProgram", "main"]
 
 
 #: Exit status when no test ran, as ``python -m unittest`` gives it from Python 3.12.
 EXIT_NO_TESTS = 5
+#: Ctrl-C stopped the run (128 + SIGINT, as shells report a process it ended).
+EXIT_INTERRUPTED = 130
 #: Exit status of a usage error: a bad option, setting or config file.
 EXIT_USAGE = 2
 
@@ -248,6 +250,8 @@ class TestProgram(unittest.TestProgram):
             self._aiounit_warn(cache.warning)
         if getattr(runner, "report_errors", None):
             return EXIT_USAGE
+        if getattr(self.result, "interrupted", False):
+            return EXIT_INTERRUPTED
         if self.result.testsRun == 0 and not self.result.skipped:
             return EXIT_NO_TESTS
         return 0 if self.result.wasSuccessful() else 1

@@ -213,6 +213,8 @@ class TestResult(unittest.TestResult):
         self._aiounit_started = 0.0
         self._aiounit_elapsed: float | None = None
         self._aiounit_findings: list[dict[str, Any]] = []
+        #: Set by the runner when Ctrl-C stopped the run before its end.
+        self.interrupted = False
 
     # -- the test's life ---------------------------------------------------------------
 

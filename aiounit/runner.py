@@ -116,9 +116,16 @@ class TestRunner:
             result.startTestRun()
             try:
                 test(result)
+            except KeyboardInterrupt:
+                # Ctrl-C: keep every result so far, report them and write the files.
+                result.interrupted = True
             finally:
                 result.stopTestRun()
             elapsed = time.perf_counter() - start
+        if result.interrupted:
+            reporter.write_lines(
+                ["", "Interrupted by Ctrl-C: the run stopped early; what ran is reported below."]
+            )
         summary = RunSummary.from_result(result, elapsed, started_at, self.seed)
         reporter.write_report(result.records, summary, self.durations, result.collectedDurations)
         self._write_files(result, summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
@@ -123,6 +124,15 @@ class LoopScope:
         self.current_task = task
         try:
             return loop.run_until_complete(task)
+        except BaseException:
+            # The loop stopped with the step still pending (loop.stop(), a deadlock,
+            # Ctrl-C): end it now, in its own context. Cancelled later, from inside the
+            # test's context, it could not even take its last step.
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            raise
         finally:
             self.current_task = None
 
