@@ -16,6 +16,7 @@ from aiounit.runner import AsyncTestRunner, TestRunner
 if TYPE_CHECKING:
     from aiounit import helpers
     from aiounit.case import AsyncTestCase
+    from aiounit.clock import DeadlockError, VirtualClock, VirtualTimeUnsupportedError, virtual_time
     from aiounit.hygiene import CheckError, CheckWarning, checks
     from aiounit.timeouts import TestTimeoutError, timeout
 
@@ -26,6 +27,7 @@ __all__ = [
     "CheckError",
     "CheckWarning",
     "ConfigurationError",
+    "DeadlockError",
     "LoopFactoryError",
     "LoopScopeError",
     "TestLoader",
@@ -33,10 +35,13 @@ __all__ = [
     "TestResult",
     "TestRunner",
     "TestTimeoutError",
+    "VirtualClock",
+    "VirtualTimeUnsupportedError",
     "checks",
     "helpers",
     "main",
     "timeout",
+    "virtual_time",
 ]
 
 __version__ = "0.1.0"
@@ -48,6 +53,10 @@ _LAZY = {
     "CheckError": "aiounit.hygiene",
     "CheckWarning": "aiounit.hygiene",
     "checks": "aiounit.hygiene",
+    "DeadlockError": "aiounit.clock",
+    "VirtualClock": "aiounit.clock",
+    "VirtualTimeUnsupportedError": "aiounit.clock",
+    "virtual_time": "aiounit.clock",
     "TestTimeoutError": "aiounit.timeouts",
     "timeout": "aiounit.timeouts",
     "helpers": "aiounit.helpers",

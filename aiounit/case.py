@@ -14,7 +14,8 @@ from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from aiounit import interrupts
-from aiounit.errors import LoopScopeError
+from aiounit.clock import VirtualClock, method_mode, mode_for
+from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
 from aiounit.loops import LoopFactory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
@@ -201,6 +202,8 @@ def _wrap_set_up_class(func: Callable[..., None]) -> classmethod[Any, [], None]:
         cls._aiounit_class_state = state
         if state.scope is not None:
             state.scope.get_loop()
+            if state.scope.clock is not None:
+                cls.clock = state.scope.clock
         state.depth += 1
         try:
             func(cls)
@@ -268,6 +271,11 @@ class AsyncTestCase(unittest.TestCase):
     ``checks``
         Levels of the post-test checks for this class's tests, as a dict of check slug
         to ``"error"``, ``"warn"`` or ``"off"`` (``@aiounit.checks`` for one method).
+    ``virtual_time``
+        ``True`` (or ``"auto"``) runs the loop on a virtual clock that jumps to the next
+        timer whenever the loop would wait, so sleeps and timeouts take no real time;
+        ``"manual"`` moves it only with ``await self.clock.advance(seconds)``. ``None``
+        follows ``AIOUNIT_VIRTUAL_TIME``; ``@aiounit.virtual_time`` sets it for one test.
     ``timeout``
         The time limit of each test in seconds, from ``setUp`` to the loop's shutdown,
         or ``None`` for no limit. Not set (``...``), it is ``AIOUNIT_TIMEOUT``, else
@@ -280,6 +288,10 @@ class AsyncTestCase(unittest.TestCase):
     loop_debug: ClassVar[bool | None] = None
     timeout: ClassVar[float | EllipsisType | None] = ...
     checks: ClassVar[Mapping[str, Level]] = {}
+    virtual_time: ClassVar[bool | Literal["auto", "manual"] | None] = None
+    #: The virtual clock of the running test (or, on the class, of the class loop); set
+    #: only when virtual time is on, so that a ``clock`` of the user's is never hidden.
+    clock: VirtualClock
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
     # Set by unittest.TestCase; declared here for the type checker.
@@ -324,6 +336,7 @@ class AsyncTestCase(unittest.TestCase):
                 slug="bad-setting",
             )
         levels_for(None, _static_lookup(cls, "checks"), cls.__qualname__)  # raises if bad
+        mode_for(None, _static_lookup(cls, "virtual_time"), cls.__qualname__)
         limit = _static_lookup(cls, "timeout")
         if limit is not ...:
             timeout_for(None, limit, cls.__qualname__)  # raises a ConfigurationError
@@ -343,9 +356,10 @@ class AsyncTestCase(unittest.TestCase):
         return "class" if _overrides(cls, "asyncSetUpClass") else "test"
 
     @classmethod
-    def _aiounit_new_scope(cls, *, shared: bool = False) -> LoopScope:
+    def _aiounit_new_scope(cls, *, shared: bool = False, method: object = None) -> LoopScope:
         factory = _static_lookup(cls, "loop_factory")
-        return LoopScope(factory, debug=cls.loop_debug, shared=shared)
+        virtual = mode_for(method, _static_lookup(cls, "virtual_time"), cls.__qualname__)
+        return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
 
     def __init__(self, methodName: str = "runTest") -> None:
         super().__init__(methodName)
@@ -461,6 +475,16 @@ class AsyncTestCase(unittest.TestCase):
         interrupts.start(state)
         # The loop exists and is current before the sync setUp, as in the stdlib.
         loop = runner.get_loop()
+        clock = getattr(runner, "clock", None)
+        if clock is not None:
+            self.clock = clock
+        elif isinstance(runner, BorrowedScope) and method_mode(method) is not None:
+            raise ConfigurationError(
+                f"{self.id()} asks for virtual time, but its class shares one loop between "
+                "its tests (loop_scope='class') and that loop keeps real time. Set "
+                f"virtual_time on {cls.__qualname__} instead, so the class loop is virtual",
+                slug="virtual-time-needs-class-setting",
+            )
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
         self._aiounit_monitor = TestMonitor(self.id(), loop, levels, owned)
         self._aiounit_monitor.start()
@@ -588,7 +612,8 @@ class AsyncTestCase(unittest.TestCase):
             self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).
-            self._asyncioRunner = self._aiounit_new_scope()
+            method = getattr(self, self._testMethodName, None)
+            self._asyncioRunner = self._aiounit_new_scope(method=method)
             self._asyncioTestContext = contextvars.copy_context()
 
     def _tearDownAsyncioRunner(self) -> None:

@@ -94,6 +94,16 @@ def parse_checks(value: object) -> str:
     return text
 
 
+def parse_virtual_time(value: object) -> str:
+    """Virtual time for the run: true or ``auto``, ``manual``, or false."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "manual"):
+        return value.strip().lower()
+    try:
+        return "auto" if parse_bool(value) else "off"
+    except ValueError:
+        raise ValueError("expected true, auto, manual or false") from None
+
+
 def parse_count(value: object) -> int:
     """A whole number, 0 or more."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -160,6 +170,7 @@ KEYS: dict[str, Key] = {
         Key("seed", parse_count),
         Key("strict", parse_bool, False),
         Key("timeout", parse_timeout),
+        Key("virtual_time", parse_virtual_time),
     )
 }
 
@@ -206,6 +217,7 @@ class Settings:
     seed: int | None
     strict: bool
     timeout: float | None
+    virtual_time: str | None
 
     def __init__(self, root: str, config: ConfigFile | None = None) -> None:
         self.root = root
@@ -391,7 +403,7 @@ def environment_for(settings: Settings) -> dict[str, str]:
 
     The loop, debug mode, time limit and check levels reach test cases through the
     environment: cases read ``AIOUNIT_LOOP``, ``AIOUNIT_LOOP_DEBUG``, ``AIOUNIT_TIMEOUT``,
-    ``AIOUNIT_CHECKS`` and ``AIOUNIT_STRICT`` themselves.
+    ``AIOUNIT_CHECKS``, ``AIOUNIT_STRICT`` and ``AIOUNIT_VIRTUAL_TIME`` themselves.
     """
     variables: dict[str, str] = {}
     if settings.loop is not None:
@@ -405,4 +417,6 @@ def environment_for(settings: Settings) -> dict[str, str]:
         variables[KEYS["checks"].env] = settings.checks
     if settings.strict:
         variables[KEYS["strict"].env] = "1"
+    if settings.virtual_time is not None:
+        variables[KEYS["virtual_time"].env] = settings.virtual_time
     return variables

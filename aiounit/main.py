@@ -50,6 +50,7 @@ class TestProgram(unittest.TestProgram):
     timeout: float | None = None
     checks: str | None = None
     strict: bool | None = None
+    virtual_time: str | None = None
     junit_xml: str | None = None
     json_report: str | None = None
     color: str | None = None
@@ -181,6 +182,7 @@ class TestProgram(unittest.TestProgram):
             "seed": self.seed,
             "strict": self.strict,
             "timeout": self.timeout,
+            "virtual_time": self.virtual_time,
         }
         try:
             settings = config.resolve(cli, os.environ)

@@ -171,6 +171,17 @@ def parent_parser(
         "for no limit; tests see it as AIOUNIT_TIMEOUT (default: 120)",
     )
     running.add_argument(
+        "--virtual-time",
+        nargs="?",
+        const="auto",
+        type=option_type(config.parse_virtual_time),
+        default=None,
+        metavar="MODE",
+        help="Run test classes that set no virtual_time on a virtual clock: 'auto' (the "
+        "value when none is given) jumps to the next timer, 'manual' moves only with "
+        "clock.advance(); tests see it as AIOUNIT_VIRTUAL_TIME (default: real time)",
+    )
+    running.add_argument(
         "--checks",
         type=option_type(config.parse_checks),
         default=None,

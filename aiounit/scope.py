@@ -14,6 +14,7 @@ from aiounit._compat import (
     task_context,
     track_task_contexts,
 )
+from aiounit.clock import ClockMode, VirtualClock, install_virtual_time
 from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
 
 __all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
@@ -60,11 +61,19 @@ class LoopScope:
     """
 
     def __init__(
-        self, factory: LoopFactory | None = None, *, debug: bool | None = None, shared: bool = False
+        self,
+        factory: LoopFactory | None = None,
+        *,
+        debug: bool | None = None,
+        shared: bool = False,
+        virtual: ClockMode | None = None,
     ) -> None:
         self._factory = factory
         self._debug = debug
         self._shared = shared
+        self._virtual = virtual
+        #: The loop's virtual clock, when the scope runs on virtual time.
+        self.clock: VirtualClock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: CurrentLoopState | None = None
         self._closed = False
@@ -91,8 +100,14 @@ class LoopScope:
             raise RuntimeError("this loop scope is already closed")
         factory = self._factory or default_loop_factory()
         debug = default_loop_debug() if self._debug is None else self._debug
-        self._previous = CurrentLoopState.capture()
         loop = factory()
+        if self._virtual is not None:
+            try:
+                self.clock = install_virtual_time(loop, mode=self._virtual)
+            except BaseException:
+                loop.close()  # uvloop, for one: its clock cannot be replaced
+                raise
+        self._previous = CurrentLoopState.capture()
         loop.set_debug(debug)
         if self._shared:
             track_task_contexts(loop)
@@ -219,6 +234,11 @@ class BorrowedScope:
     def current_task(self) -> asyncio.Task[Any] | None:
         """The task of the step running now on the class's loop."""
         return self._owner.current_task
+
+    @property
+    def clock(self) -> VirtualClock | None:
+        """The class loop's virtual clock, if it has one."""
+        return self._owner.clock
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` on the class's loop, as :meth:`LoopScope.run` does."""
