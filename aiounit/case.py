@@ -276,6 +276,8 @@ class AsyncTestCase(unittest.TestCase):
         timer whenever the loop would wait, so sleeps and timeouts take no real time;
         ``"manual"`` moves it only with ``await self.clock.advance(seconds)``. ``None``
         follows ``AIOUNIT_VIRTUAL_TIME``; ``@aiounit.virtual_time`` sets it for one test.
+        Such a class runs on asyncio's loop unless it sets ``loop_factory`` itself: the
+        clock of uvloop cannot be replaced.
     ``timeout``
         The time limit of each test in seconds, from ``setUp`` to the loop's shutdown,
         or ``None`` for no limit. Not set (``...``), it is ``AIOUNIT_TIMEOUT``, else
@@ -358,7 +360,12 @@ class AsyncTestCase(unittest.TestCase):
     @classmethod
     def _aiounit_new_scope(cls, *, shared: bool = False, method: object = None) -> LoopScope:
         factory = _static_lookup(cls, "loop_factory")
-        virtual = mode_for(method, _static_lookup(cls, "virtual_time"), cls.__qualname__)
+        own_setting = _static_lookup(cls, "virtual_time")
+        virtual = mode_for(method, own_setting, cls.__qualname__)
+        if factory is None and virtual is not None and (own_setting or method_mode(method)):
+            # The class asked for virtual time itself, which only asyncio's loop can give:
+            # that wins over the run's default loop (AIOUNIT_LOOP=uvloop, say).
+            factory = asyncio.new_event_loop
         return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
 
     def __init__(self, methodName: str = "runTest") -> None:

@@ -158,6 +158,23 @@ class VirtualTimeFailureTests(unittest.TestCase):
         result = run_suite(Case("test_it"))
         self.assertIn("[virtual-time-unsupported]", messages(result.errors))
 
+    def test_a_class_that_asks_for_virtual_time_wins_over_the_runs_loop(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            virtual_time = True
+
+            async def test_it(self) -> None:
+                await asyncio.sleep(60)
+
+        class RunWide(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                pass
+
+        with mock.patch.dict(os.environ, {"AIOUNIT_LOOP": "uvloop"}):
+            self.assertTrue(run_suite(Case("test_it")).wasSuccessful())
+        with mock.patch.dict(os.environ, {"AIOUNIT_LOOP": "uvloop", "AIOUNIT_VIRTUAL_TIME": "1"}):
+            result = run_suite(RunWide("test_it"))
+        self.assertIn("[virtual-time-unsupported]", messages(result.errors))
+
     def test_decorator_on_a_class_loop_that_keeps_real_time(self) -> None:
         class Case(aiounit.AsyncTestCase):
             loop_scope = "class"

@@ -29,7 +29,7 @@ class StoreTests(aiounit.AsyncTestCase):
         self.assertTrue(self.store.expire("session", 0.01))
         # Nothing has run on the loop since expire(): the key must still be there.
         self.assertEqual(self.store.get("session"), "abc")
-        await asyncio.sleep(0.02)  # With virtual time, this sleep will take no real time.
+        await asyncio.sleep(0.02)  # test_backoff.py shows the same with no real wait.
         self.assertIsNone(self.store.get("session"))
         self.assertEqual(self.store.keys(), [])
 
@@ -37,7 +37,7 @@ class StoreTests(aiounit.AsyncTestCase):
         self.store.set("session", "abc")
         self.store.expire("session", 0.01)
         self.store.set("session", "def")
-        await asyncio.sleep(0.02)  # With virtual time, this sleep will take no real time.
+        await asyncio.sleep(0.02)  # test_backoff.py shows the same with no real wait.
         self.assertEqual(self.store.get("session"), "def")
 
     def test_expire_on_a_missing_key_does_nothing(self) -> None:
