@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import inspect
 import sys
 import unittest
@@ -135,13 +136,17 @@ class _TimeoutGuard:
     """Around one step of user code: arm the job if needed, allow the watchdog to
     interrupt the thread, and turn what a firing or a Ctrl-C did into a test error."""
 
-    __slots__ = ("_armed_here", "_fired", "_job", "_presses", "_state")
+    __slots__ = ("_armed_here", "_fired", "_job", "_presses", "_state", "_test")
 
     def __init__(
-        self, job: TimeoutJob | None, state: interrupts.TestInterrupts | None = None
+        self,
+        job: TimeoutJob | None,
+        state: interrupts.TestInterrupts | None = None,
+        test: AsyncTestCase | None = None,
     ) -> None:
         self._job = job
         self._state = state
+        self._test = test
 
     def __enter__(self) -> None:
         state = self._state
@@ -159,6 +164,8 @@ class _TimeoutGuard:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
+        if exc is not None and self._test is not None:
+            self._test._aiounit_raised = True
         self._exit_timeout(exc)
         state = self._state
         if state is not None and exc is not None:
@@ -379,6 +386,7 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_monitor: TestMonitor | None = None
         self._aiounit_result: unittest.TestResult | None = None
         self._aiounit_interrupts: interrupts.TestInterrupts | None = None
+        self._aiounit_raised = False
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -535,7 +543,7 @@ class AsyncTestCase(unittest.TestCase):
         else:
             self._aiounit_in_context += 1
             try:
-                with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts):
+                with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
                     result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
             finally:
                 self._aiounit_in_context -= 1
@@ -565,7 +573,7 @@ class AsyncTestCase(unittest.TestCase):
         context = None if self._aiounit_in_context else self._asyncioTestContext
         self._aiounit_in_context += 1
         try:
-            with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts):
+            with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
                 return runner.run(as_coroutine(awaitable), context=context)
         finally:
             self._aiounit_in_context -= 1
@@ -594,6 +602,12 @@ class AsyncTestCase(unittest.TestCase):
             with _TimeoutGuard(self._aiounit_job):
                 self._tearDownAsyncioRunner()
         finally:
+            if self._aiounit_raised:
+                # A failure's traceback keeps its frames alive in reference cycles, and
+                # with them coroutines that were never awaited: collect them now, so that
+                # they are reported against this test and not whichever test a later
+                # collection happens in. Passing tests do not pay for this.
+                gc.collect()
             self._aiounit_report(monitor.stop())
 
     def _aiounit_report(self, findings: list[Finding]) -> None:

@@ -8,6 +8,7 @@ __all__ = [
     "IPv6UnavailableError",
     "LoopFactoryError",
     "LoopScopeError",
+    "LoopTamperedError",
     "PortError",
 ]
 
@@ -43,6 +44,12 @@ class LoopScopeError(ConfigurationError, TypeError):
     """A test class combines loop settings and hooks that cannot work together."""
 
     slug = "bad-loop-scope"
+
+
+class LoopTamperedError(AiounitError, RuntimeError):
+    """The test closed or stopped the event loop that aiounit runs it on."""
+
+    slug = "loop-closed-by-test"
 
 
 class PortError(AiounitError, OSError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import sys
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from aiounit._compat import (
     track_task_contexts,
 )
 from aiounit.clock import ClockMode, VirtualClock, install_virtual_time
+from aiounit.errors import LoopTamperedError
 from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
 
 __all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
@@ -127,7 +129,13 @@ class LoopScope:
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""
-        return self._run_step(self.get_loop(), coro, context)
+        loop = self.get_loop()
+        if loop.is_closed():
+            close = getattr(coro, "close", None)
+            if close is not None:
+                close()  # it will never run: no "never awaited" warning on top
+            raise LoopTamperedError(_CLOSED_BY_TEST)
+        return self._run_step(loop, coro, context)
 
     def _run_step(
         self,
@@ -147,6 +155,13 @@ class LoopScope:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     loop.run_until_complete(task)
+                if loop.is_closed() is False and _stopped_early():
+                    raise LoopTamperedError(
+                        "the test stopped its event loop (loop.stop()) before the step "
+                        "it was running had finished. Do not stop the loop aiounit gives "
+                        "the test; end a wait with an Event or a Future instead",
+                        slug="loop-stopped-by-test",
+                    ) from None
             raise
         finally:
             self.current_task = None
@@ -176,7 +191,7 @@ class LoopScope:
         """Cancel leftover tasks, shut down async generators and the executor, close the loop.
 
         Closing twice does nothing. The thread's current loop is restored even when a
-        shutdown step fails.
+        shutdown step fails. A loop the test closed itself is reported once restored.
         """
         loop = self._loop
         if self._closed:
@@ -184,11 +199,11 @@ class LoopScope:
         self._closed = True
         if loop is None:
             return
+        closed_by_test = loop.is_closed()
         try:
-            if not loop.is_closed():
-                self.cancel_tasks(
-                    asyncio.all_tasks(loop), "tasks left running at the end of the scope"
-                )
+            if not closed_by_test:
+                leftovers = asyncio.all_tasks(loop)
+                self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
                 if getattr(loop, "_asyncgens", _MISSING):
                     self._run_step(loop, loop.shutdown_asyncgens())
                 if getattr(loop, "_default_executor", _MISSING) is not None:
@@ -201,6 +216,8 @@ class LoopScope:
                 if self._previous is not None:
                     self._previous.restore()
                 self._loop = None
+        if closed_by_test:
+            raise LoopTamperedError(_CLOSED_BY_TEST)
 
 
 class BorrowedScope:
@@ -261,6 +278,19 @@ class BorrowedScope:
             return set()
         mark = self._mark
         return {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+
+
+_CLOSED_BY_TEST = (
+    "the test's event loop was closed by the test itself, so its cleanups could not run on "
+    "it. Do not close the loop aiounit gives the test; to test code that closes a loop, "
+    "give that code a loop of its own (asyncio.new_event_loop()) and close that one"
+)
+
+
+def _stopped_early() -> bool:
+    # run_until_complete() says so with this RuntimeError when loop.stop() ended it.
+    exc = sys.exc_info()[1]
+    return isinstance(exc, RuntimeError) and "stopped before Future completed" in str(exc)
 
 
 def _marked(task: asyncio.Task[Any], mark: object) -> bool:
