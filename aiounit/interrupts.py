@@ -82,7 +82,7 @@ class TestInterrupts:
         """What a step that ended with ``exc`` should raise instead, if anything."""
         if self.presses != presses_before and isinstance(exc, asyncio.CancelledError | _CtrlC):
             return InterruptedTestError(self.message)
-        if isinstance(exc, KeyboardInterrupt) and self.presses == 0 and _handler_installed():
+        if isinstance(exc, KeyboardInterrupt) and self.presses == 0 and _ctrl_c_is_known():
             return KeyboardInterruptInTestError(
                 f"{self.test_id} raised KeyboardInterrupt, but no Ctrl-C was pressed: it is "
                 "reported as an error of this test and the run goes on. Raise another "
@@ -106,8 +106,12 @@ def _on_sigint(signum: int, frame: Any) -> None:
     state.press()
 
 
-def _handler_installed() -> bool:
-    return _checked and signal.getsignal(signal.SIGINT) is _on_sigint
+def _ctrl_c_is_known() -> bool:
+    # Whether a real Ctrl-C would have been seen: through our handler, or not at all when
+    # the process ignores SIGINT (a background job, some CI runners). Under another
+    # handler (unittest's -c), a KeyboardInterrupt may be a real Ctrl-C: leave it be.
+    handler = signal.getsignal(signal.SIGINT)
+    return handler is signal.SIG_IGN or (_checked and handler is _on_sigint)
 
 
 def start(state: TestInterrupts) -> None:

@@ -102,14 +102,18 @@ class LoopScope:
             raise RuntimeError("this loop scope is already closed")
         factory = self._factory or default_loop_factory()
         debug = default_loop_debug() if self._debug is None else self._debug
+        # Captured before the factory runs: asyncio.new_event_loop() creates the event
+        # loop policy, and a scope must leave "no policy" behind if there was none.
+        previous = CurrentLoopState.capture()
         loop = factory()
         if self._virtual is not None:
             try:
                 self.clock = install_virtual_time(loop, mode=self._virtual)
             except BaseException:
                 loop.close()  # uvloop, for one: its clock cannot be replaced
+                previous.restore()
                 raise
-        self._previous = CurrentLoopState.capture()
+        self._previous = previous
         loop.set_debug(debug)
         if self._shared:
             track_task_contexts(loop)
@@ -148,6 +152,11 @@ class LoopScope:
         try:
             return loop.run_until_complete(task)
         except BaseException:
+            if task.done() and not task.cancelled():
+                # KeyboardInterrupt and SystemExit leave the loop *and* stay stored on the
+                # task: they have been raised here, so mark them retrieved, or the task
+                # would later report "exception was never retrieved".
+                task.exception()
             # The loop stopped with the step still pending (loop.stop(), a deadlock,
             # Ctrl-C): end it now, in its own context. Cancelled later, from inside the
             # test's context, it could not even take its last step.

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,17 @@ def run_python(
         text=True,
         timeout=120,
         check=False,
+        preexec_fn=default_sigint,
     )
+
+
+def default_sigint() -> None:
+    """In a child about to start: take Ctrl-C as a terminal would deliver it.
+
+    A run started in the background (as some CI runners start theirs) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler in its children.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def aiounit(

@@ -11,7 +11,7 @@ import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.cli_support import aiounit, child_env, example, unittest_
+from tests.cli_support import aiounit, child_env, default_sigint, example, unittest_
 
 
 def verbose_line(module: str, cls: str, name: str, outcome: str) -> str:
@@ -73,6 +73,7 @@ class CtrlCTests(unittest.TestCase):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
 
     def wait_for(self, marker: Path, child: subprocess.Popen[str]) -> None:
