@@ -353,7 +353,7 @@ class AsyncTestCase(unittest.TestCase):
         if factory is not None and not callable(factory):
             raise LoopScopeError(
                 f"{cls.__qualname__} sets loop_factory={factory!r}, which is not callable. "
-                "Set a callable that returns a new event loop, such as asyncio.EventLoop, "
+                "Set a callable that returns a new event loop, such as asyncio.new_event_loop, "
                 "or leave it None and choose the loop with AIOUNIT_LOOP",
                 slug="bad-loop-factory",
             )

@@ -109,8 +109,10 @@ def default_loop_factory() -> LoopFactory:
     try:
         return resolve_loop_factory(spec)
     except LoopFactoryError as exc:
+        # Name the variable, keep the cause's own slug (uvloop-missing, bad-loop-factory).
+        message = exc.args[0].removesuffix(f" [{exc.slug}]")
         raise LoopFactoryError(
-            f"environment variable {LOOP_ENV}={spec!r}: {exc.args[0]}", slug=None
+            f"environment variable {LOOP_ENV}={spec!r}: {message}", slug=exc.slug
         ) from None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import sys
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
@@ -151,7 +152,8 @@ class LoopScope:
         self.current_task = task
         try:
             return loop.run_until_complete(task)
-        except BaseException:
+        except BaseException as exc:
+            _drop_asyncio_frames(exc)
             if task.done() and not task.cancelled():
                 # KeyboardInterrupt and SystemExit leave the loop *and* stay stored on the
                 # task: they have been raised here, so mark them retrieved, or the task
@@ -213,6 +215,10 @@ class LoopScope:
             if not closed_by_test:
                 leftovers = asyncio.all_tasks(loop)
                 self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
+                if getattr(loop, "_ready", _MISSING):
+                    # Callbacks are waiting (a transport closed by a sync cleanup still
+                    # has to run its connection_lost): give them one turn of the loop.
+                    self._run_step(loop, asyncio.sleep(0))
                 if getattr(loop, "_asyncgens", _MISSING):
                     self._run_step(loop, loop.shutdown_asyncgens())
                 if getattr(loop, "_default_executor", _MISSING) is not None:
@@ -294,6 +300,24 @@ _CLOSED_BY_TEST = (
     "it. Do not close the loop aiounit gives the test; to test code that closes a loop, "
     "give that code a loop of its own (asyncio.new_event_loop()) and close that one"
 )
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+
+
+def _drop_asyncio_frames(exc: BaseException) -> None:
+    # run_until_complete() re-raises the test's exception from inside asyncio: without
+    # its frames, the failure starts at the user's code, as unittest shows sync ones.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            if tb.tb_frame.f_globals.get("__unittest"):  # our own frames: skip them too
+                tb = tb.tb_next
+                continue
+            break
+        tb = tb.tb_next
+    if tb is not None and tb is not exc.__traceback__:
+        exc.__traceback__ = tb
 
 
 def _stopped_early() -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import linecache
+import os
 import sys
 import types
+import unittest
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,10 +51,21 @@ def _awaitable_chain(awaitable: Any) -> list[str]:
         if nxt is None and frame is None and current is not awaitable:
             lines.append(f"  waiting for {_short_repr(current)}")
         elif nxt is not None and not _is_frame_owner(nxt):
-            lines.append(f"  waiting for {_short_repr(nxt)}")
+            lines.append(f"  waiting for {_short_repr(_awaited_future(nxt))}")
             break
         current = nxt
     return lines
+
+
+def _awaited_future(obj: Any) -> Any:
+    # `await future` suspends on an iterator object written in C; the future it waits
+    # for says more (what it is, and which task or callback should resolve it).
+    if isinstance(obj, asyncio.Future):
+        return obj
+    for referent in gc.get_referents(obj):
+        if isinstance(referent, asyncio.Future):
+            return referent
+    return obj
 
 
 def _wrapped_generator(obj: Any) -> Any:
@@ -90,8 +103,24 @@ def describe_tasks(tasks: Iterable[asyncio.Task[Any]], first: asyncio.Task[Any] 
     return "\n\n".join(describe_task(task) for task in ordered)
 
 
+_FRAMEWORK_DIRS = (
+    os.path.dirname(asyncio.__file__) + os.sep,
+    os.path.dirname(unittest.__file__) + os.sep,
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+)
+
+
+def _is_framework(frame: types.FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    return filename.startswith(_FRAMEWORK_DIRS) or filename.startswith("<frozen runpy")
+
+
 def describe_thread(thread_id: int) -> str:
-    """The current stack of a thread, outermost first, or a note that it has ended."""
+    """The current stack of a thread, outermost first, or a note that it has ended.
+
+    Frames of asyncio, unittest, aiounit and the interpreter's start-up are left out, so
+    what remains is the test's own code, down to the line that is running.
+    """
     frame = sys._current_frames().get(thread_id)
     if frame is None:
         return "  (the thread has ended)"
@@ -99,4 +128,6 @@ def describe_thread(thread_id: int) -> str:
     while frame is not None:
         frames.append(frame)
         frame = frame.f_back
-    return "\n".join(_frame_line(f) for f in reversed(frames))
+    frames.reverse()
+    shown = [f for f in frames if not _is_framework(f)] or frames[-1:]
+    return "\n".join(_frame_line(f) for f in shown)

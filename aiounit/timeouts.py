@@ -217,6 +217,7 @@ class TimeoutJob:
         self.report = (
             f"{self.describe_limit()}.\n\nWhere each task was waiting when the limit "
             f"passed (the test's own task first):\n\n{where}\n"
+            "End of the report."
         )
         targets = [task] if task is not None and not task.done() else list(pending)
         for target in targets:
