@@ -30,8 +30,9 @@ help:
 	@echo "make demo   run the example project's tests (examples/)"
 	@echo "make test   run aiounit's tests on Python 3.11, 3.12 and 3.13"
 	@echo "make lint   ruff and mypy"
+	@echo "make docs   build the documentation site into docs/_build/html (docs/)"
 	@echo "make bench  benchmarks against the sync floor and peers (benchmarks/)"
-	@echo "make ci     what CI runs: lint, then tests"
+	@echo "make ci     what CI runs: lint, the demo, the docs, then tests"
 
 .venv/.installed: setup.cfg setup.py pyproject.toml
 	@test -n "$(PY311)" || { echo "Python 3.11 not found (on PATH or in pyenv)"; exit 1; }
@@ -73,10 +74,18 @@ lint: .venv/.installed
 	$(VENV)/bin/ruff format --check aiounit
 	$(VENV)/bin/mypy
 
+# Sphinx and its theme, pinned by the docs extra, go into the 3.11 environment once.
+.venv/.docs-installed: .venv/.installed setup.cfg
+	.venv/bin/python -m pip install --quiet -e '.[docs]'
+	@touch $@
+
+docs: .venv/.installed .venv/.docs-installed
+	.venv/bin/sphinx-build -n -W --keep-going -b html docs docs/_build/html
+
 bench: .venv/.installed
 	$(PY) benchmarks/run.py
 
-ci: lint test
+ci: lint demo docs test
 
 clean:
-	rm -rf .venv .venv-3.12 .venv-3.13 build *.egg-info .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.12 .venv-3.13 build *.egg-info .mypy_cache .ruff_cache docs/_build
