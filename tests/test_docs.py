@@ -40,6 +40,7 @@ PASSING = {
     "timeouts": ("aiounit",),
     "ports": ("aiounit",),
     "mocking": ("aiounit",),
+    "checks": ("aiounit", "unittest"),
     "migration/before": ("aiounit", "unittest"),
     "migration/after": ("aiounit", "unittest"),
     "migration/class_fixture": ("aiounit", "unittest"),
