@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from benchmarks.measure import Counter, count_pytest, count_unittest
 
@@ -25,18 +25,55 @@ class Runner:
     prepare: tuple[tuple[str, ...], ...] = ()
 
 
-def _pytest(*plugin_flags: str) -> Runner:
-    """pytest with the given -p flags; the other async plugin is blocked, as if not installed."""
-    args = ("-m", "pytest", *plugin_flags)
-    return Runner(
-        "python -m pytest", args, count_pytest, prepare=((*args, "--collect-only", "-q"),)
-    )
+# The plugins every peer venv installs, by the names pytest registers them under. A run
+# blocks those it does not use, as if they were not installed: each loaded plugin costs
+# import time and hooks, and looptime would patch every loop pytest-asyncio makes.
+_PYTEST_PLUGINS = (
+    "asyncio",
+    "asyncio-cooperative",
+    "looptime_plugin",
+    "looptime_chronometers",
+    "looptime_timeproxies",
+)
+
+
+def _pytest(*used: str, options: tuple[str, ...] = ()) -> Runner:
+    """pytest with only the used plugins of the venv, and options; the others are blocked."""
+    blocked = [arg for name in _PYTEST_PLUGINS if name not in used for arg in ("-p", f"no:{name}")]
+    args = ("-m", "pytest", *blocked, *options)
+    label = " ".join(("python -m pytest", *options))
+    return Runner(label, args, count_pytest, prepare=((*args, "--collect-only", "-q"),))
 
 
 UNITTEST = Runner("python -m unittest", ("-m", "unittest"), count_unittest)
 AIOUNIT_MAIN = Runner("python -m aiounit discover", ("-m", "aiounit", "discover"), count_unittest)
-PYTEST_ASYNCIO = _pytest("-p", "no:asyncio-cooperative")
-PYTEST_COOPERATIVE = _pytest("-p", "no:asyncio")
+PYTEST_ASYNCIO = _pytest("asyncio")
+PYTEST_COOPERATIVE = _pytest("asyncio-cooperative")
+# --looptime is the plugin's switch for every test of the run, as a suite that moves to
+# a fake clock as a whole would set it (in addopts); @pytest.mark.looptime is per test.
+PYTEST_LOOPTIME = _pytest(
+    "asyncio",
+    "looptime_plugin",
+    "looptime_chronometers",
+    "looptime_timeproxies",
+    options=("--looptime",),
+)
+
+#: The suites that take every framework; a framework entry narrows or widens its own set.
+GENERAL = ("trivial", "class-fixture", "sleepy", "startup")
+# Variants that only repeat another framework's real-time sleeping are left out of sleepy,
+# where each run waits 10 s: they would add minutes and show nothing new.
+_NOT_SLEEPY = ("trivial", "class-fixture", "startup")
+
+
+def all_checks_off() -> dict[str, str]:
+    """The environment that turns off every check aiounit has (AIOUNIT_CHECKS=...=off,...).
+
+    Read from aiounit when the run starts, so a check added later is turned off too.
+    """
+    from aiounit.hygiene import CHECKS_ENV, DEFAULT_LEVELS
+
+    return {CHECKS_ENV: ",".join(f"{check}=off" for check in DEFAULT_LEVELS)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +93,19 @@ class Framework:
     peer: bool = False
     #: Per-suite remarks printed beside the numbers.
     notes: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: The environment that turns every default check on; None means the framework has no
-    #: checks to turn on, so the checks suite would only repeat trivial and is not run.
-    checks_env: Mapping[str, str] | None = None
+    #: The suites it runs (the floor and isolated run every suite whatever this says).
+    suites: tuple[str, ...] = GENERAL
+    #: Generated classes set ``virtual_time = True`` (aiounit's flavour only).
+    virtual_time: bool = False
+    #: More environment, computed when the run starts rather than when this module loads.
+    env_factory: Callable[[], Mapping[str, str]] | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The settings this framework adds to a measured process's environment."""
+        env = dict(self.env)
+        if self.env_factory is not None:
+            env.update(self.env_factory())
+        return env
 
 
 _AIOUNIT_PROBE = "import aiounit; aiounit.AsyncTestCase"
@@ -73,7 +120,10 @@ FRAMEWORKS: dict[str, Framework] = {
             "sync",
             UNITTEST,
             "import unittest",
-            notes={"class-fixture": "setUpClass sleeps and binds synchronously"},
+            notes={
+                "class-fixture": "setUpClass sleeps and binds synchronously",
+                "sleepy": "the floor: the same tests without their sleeps",
+            },
         ),
         Framework(
             ISOLATED,
@@ -106,6 +156,7 @@ FRAMEWORKS: dict[str, Framework] = {
             loop_scope="class",
             peer=True,
             notes={"class-fixture": "class-scoped fixture, tests on the same class loop"},
+            suites=_NOT_SLEEPY,
         ),
         Framework(
             "aiounittest",
@@ -130,12 +181,25 @@ FRAMEWORKS: dict[str, Framework] = {
             },
         ),
         Framework(
+            "looptime",
+            "pytest + pytest-asyncio + looptime, run with --looptime: a loop per test "
+            "function whose clock is faked while the test runs.",
+            "pytest-asyncio",
+            PYTEST_LOOPTIME,
+            "import pytest, pytest_asyncio, looptime",
+            loop_scope="function",
+            peer=True,
+            suites=("sleepy",),
+        ),
+        Framework(
             "aiounit",
             "aiounit.AsyncTestCase with its defaults: a fresh loop per test "
             "(class scope where the class has asyncSetUpClass).",
             "aiounit",
             UNITTEST,
             _AIOUNIT_PROBE,
+            suites=(*GENERAL, "checks"),
+            notes={"checks": "default checks on"},
         ),
         Framework(
             "aiounit-class",
@@ -144,6 +208,8 @@ FRAMEWORKS: dict[str, Framework] = {
             UNITTEST,
             _AIOUNIT_PROBE,
             loop_scope="class",
+            suites=(*_NOT_SLEEPY, "checks"),
+            notes={"checks": "default checks on"},
         ),
         Framework(
             "aiounit-uvloop",
@@ -152,6 +218,7 @@ FRAMEWORKS: dict[str, Framework] = {
             UNITTEST,
             _AIOUNIT_PROBE + "; import uvloop",
             env={"AIOUNIT_LOOP": "uvloop"},
+            suites=_NOT_SLEEPY,
         ),
         Framework(
             "aiounit-main",
@@ -159,9 +226,53 @@ FRAMEWORKS: dict[str, Framework] = {
             "aiounit",
             AIOUNIT_MAIN,
             "import aiounit.main",
+            suites=_NOT_SLEEPY,
         ),
-        # A virtual-time variant of aiounit belongs here once aiounit has virtual time: a
-        # new Framework field naming the opt-in, read by suites.generate for the aiounit
-        # flavour, and one entry like the ones above.
+        Framework(
+            "aiounit-virtual",
+            "aiounit.AsyncTestCase with its defaults and virtual_time = True: sleeps and "
+            "timeouts jump a virtual clock instead of waiting.",
+            "aiounit",
+            UNITTEST,
+            _AIOUNIT_PROBE + "; aiounit.virtual_time",
+            virtual_time=True,
+            suites=("trivial", "class-fixture", "sleepy"),
+            notes={
+                "trivial": "no timers: what virtual time costs when it saves nothing",
+                "class-fixture": "class scope (the class has asyncSetUpClass)",
+            },
+        ),
+        Framework(
+            "aiounit-class-virtual",
+            "aiounit.AsyncTestCase with loop_scope = 'class' and virtual_time = True: one "
+            "virtual-time loop per class.",
+            "aiounit",
+            UNITTEST,
+            _AIOUNIT_PROBE + "; aiounit.virtual_time",
+            loop_scope="class",
+            virtual_time=True,
+            # On class-fixture, aiounit-virtual already has the class scope.
+            suites=("trivial", "sleepy"),
+        ),
+        Framework(
+            "aiounit-nochecks",
+            "aiounit.AsyncTestCase with its defaults but every post-test check off "
+            "(AIOUNIT_CHECKS=<check>=off,... for each check aiounit has).",
+            "aiounit",
+            UNITTEST,
+            _AIOUNIT_PROBE,
+            env_factory=all_checks_off,
+            suites=("checks",),
+        ),
+        Framework(
+            "aiounit-class-nochecks",
+            "aiounit.AsyncTestCase with loop_scope = 'class' and every post-test check off.",
+            "aiounit",
+            UNITTEST,
+            _AIOUNIT_PROBE,
+            loop_scope="class",
+            env_factory=all_checks_off,
+            suites=("checks",),
+        ),
     )
 }

@@ -18,20 +18,22 @@ REPO = Path(__file__).resolve().parent.parent
 #: Seconds after which a run is killed and reported invalid.
 RUN_TIMEOUT = 300.0
 
+#: The same for --smoke, whose runs take a second or less: a hang must not stall it.
+SMOKE_TIMEOUT = 30.0
+
 # Settings that would change how a child behaves or what it costs (asyncio debug mode,
 # warnings, import tracing, the loop aiounit picks) are dropped from the parent's environment.
 _SCRUBBED = ("PYTHON", "AIOUNIT_", "PYTEST_")
 
 
-def child_env(framework: Framework, trace: Path, extra: Mapping[str, str] = {}) -> dict[str, str]:
+def child_env(framework: Framework, trace: Path) -> dict[str, str]:
     """The environment of a measured process: clean, with aiounit importable from the repo.
 
     Every framework gets the same PYTHONPATH, so none pays for a longer sys.path than another.
     """
     env = _clean_env()
     env[TRACE_ENV] = str(trace)
-    env.update(framework.env)
-    env.update(extra)
+    env.update(framework.environment())
     return env
 
 
@@ -70,11 +72,14 @@ def run_suite(
     skipped: Mapping[str, str],
     python: str,
     workdir: Path,
+    slow_rounds: int | None = None,
+    timeout: float = RUN_TIMEOUT,
 ) -> SuiteOutcome:
     """Generate the suite for each framework and run them A B C A B C ... for rounds rounds.
 
     Interleaving spreads machine drift over every framework alike. A framework whose run
-    is invalid is not run again: it has no measurement, only the reason.
+    is invalid is not run again: it has no measurement, only the reason. With slow_rounds,
+    a framework whose first run is slow (Suite.slow_run) stops after slow_rounds runs.
     """
     series: dict[str, Series] = {}
     ready: list[tuple[Framework, Path, list[str], dict[str, str]]] = []
@@ -84,18 +89,29 @@ def run_suite(
             current.skipped = skipped[framework.name]
             continue
         directory = workdir / suite.name / framework.name
-        ids = generate(directory, suite, shape, framework.flavor, framework.loop_scope)
-        extra = (framework.checks_env or {}) if suite.needs_checks else {}
-        env = child_env(framework, directory / "trace.txt", extra)
+        ids = generate(
+            directory,
+            suite,
+            shape,
+            framework.flavor,
+            framework.loop_scope,
+            virtual_time=framework.virtual_time,
+        )
+        try:
+            env = child_env(framework, directory / "trace.txt")
+        except Exception as error:  # An env_factory reads aiounit, which may be broken.
+            current.invalid = f"its environment could not be computed: {error!r}"
+            continue
         failure = _prepare(python, framework, directory, env)
         if failure:
             current.invalid = failure
             continue
         ready.append((framework, directory, ids, env))
+    slow_run = suite.slow_run(shape) if slow_rounds is not None else None
     for round_number in range(1, rounds + 1):
         for framework, directory, ids, env in ready:
             current = series[framework.name]
-            if current.invalid:
+            if current.invalid or _enough(current, slow_run, slow_rounds):
                 continue
             run = run_process(
                 [python, *framework.runner.args],
@@ -103,7 +119,7 @@ def run_suite(
                 env=env,
                 trace_path=directory / "trace.txt",
                 output_dir=workdir,
-                timeout=RUN_TIMEOUT,
+                timeout=timeout,
             )
             reasons = validate(run, framework.runner.count, ids)
             if reasons:
@@ -117,17 +133,22 @@ def run_suite(
                 file=sys.stderr,
                 flush=True,
             )
-    return SuiteOutcome(suite, shape, rounds, series)
+    return SuiteOutcome(suite, shape, rounds, series, slow_rounds if slow_run else None, slow_run)
+
+
+def _enough(series: Series, slow_run: float | None, slow_rounds: int | None) -> bool:
+    """True when a slow framework (its first run over slow_run) has its slow_rounds runs."""
+    if slow_run is None or slow_rounds is None or not series.runs:
+        return False
+    return series.runs[0].wall > slow_run and len(series.runs) >= slow_rounds
 
 
 def frameworks_for(suite: Suite, frameworks: Sequence[Framework]) -> list[Framework]:
-    """The frameworks that run suite: all, except that checks needs checks to turn on.
+    """The frameworks that run suite: those that list it, and the two references.
 
-    The references stay in the checks suite so its ratios mean the same as elsewhere.
+    The references run every suite so that its ratios mean the same as elsewhere.
     """
-    if not suite.needs_checks:
-        return list(frameworks)
-    return [f for f in frameworks if f.checks_env is not None or f.name in (FLOOR, ISOLATED)]
+    return [f for f in frameworks if suite.name in f.suites or f.name in (FLOOR, ISOLATED)]
 
 
 def _prepare(python: str, framework: Framework, directory: Path, env: Mapping[str, str]) -> str:

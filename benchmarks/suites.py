@@ -66,8 +66,16 @@ class Suite:
     test_sleep: float = 0.0
     class_fixture: bool = False
     scalable: bool = True
-    #: Only frameworks that have checks to turn on run this suite (see Framework.checks_env).
-    needs_checks: bool = False
+    #: False when the floor's version of the suite leaves its test sleeps out: the floor is
+    #: then the cost of the tests without the waiting, which is what a fake clock removes.
+    floor_sleeps: bool = True
+    #: Rounds for a framework whose first run took over half the sleeps the suite demands
+    #: (it really waited): a few runs of seconds each vary little, and the full count would
+    #: cost minutes. None gives every framework the same rounds.
+    slow_rounds: int | None = None
+    #: Pairs of frameworks (with, without) whose difference the report gives per test: what
+    #: a feature such as the checks costs.
+    differences: tuple[tuple[str, str], ...] = ()
 
     def shape(self, scale: float = 1.0, smoke: bool = False) -> Shape:
         """The shape to generate: smoke runs use a tiny one, --scale multiplies tests per class."""
@@ -82,6 +90,12 @@ class Suite:
         fixture = FIXTURE_SLEEP * shape.classes if self.class_fixture else 0.0
         return fixture + self.test_sleep * shape.total
 
+    def slow_run(self, shape: Shape) -> float | None:
+        """Wall seconds past which a first run counts as slow (see slow_rounds), or None."""
+        if self.slow_rounds is None:
+            return None
+        return self.required_sleep(shape) / 2
+
 
 SUITES: dict[str, Suite] = {
     s.name: s
@@ -92,6 +106,22 @@ SUITES: dict[str, Suite] = {
             classes=20,
             per_class=100,
             rounds=5,
+            differences=(
+                ("aiounit-virtual", "aiounit"),
+                ("aiounit-class-virtual", "aiounit-class"),
+            ),
+        ),
+        Suite(
+            "checks",
+            "trivial's 2000 tests, run by aiounit with its default post-test checks on and "
+            "with every check off, side by side: what the checks cost.",
+            classes=20,
+            per_class=100,
+            rounds=5,
+            differences=(
+                ("aiounit", "aiounit-nochecks"),
+                ("aiounit-class", "aiounit-class-nochecks"),
+            ),
         ),
         Suite(
             "class-fixture",
@@ -105,11 +135,14 @@ SUITES: dict[str, Suite] = {
         Suite(
             "sleepy",
             f"200 tests each sleeping {SLEEPY_SLEEP} s, like timeouts, retries and backoff "
-            "(10 classes of 20).",
+            "(10 classes of 20). The floor runs the same tests without the sleeps, which "
+            "are what a fake clock removes.",
             classes=10,
             per_class=20,
-            rounds=3,
+            rounds=5,
             test_sleep=SLEEPY_SLEEP,
+            floor_sleeps=False,
+            slow_rounds=2,
         ),
         Suite(
             "startup",
@@ -120,24 +153,26 @@ SUITES: dict[str, Suite] = {
             rounds=10,
             scalable=False,
         ),
-        Suite(
-            "checks",
-            "trivial with every default check of the framework turned on.",
-            classes=20,
-            per_class=100,
-            rounds=5,
-            needs_checks=True,
-        ),
     )
 }
 
 
 def generate(
-    directory: Path, suite: Suite, shape: Shape, flavor: str, loop_scope: str | None
+    directory: Path,
+    suite: Suite,
+    shape: Shape,
+    flavor: str,
+    loop_scope: str | None,
+    virtual_time: bool = False,
 ) -> list[str]:
-    """Write the suite into directory in the given flavour; return the expected trace ids."""
+    """Write the suite into directory in the given flavour; return the expected trace ids.
+
+    virtual_time sets ``virtual_time = True`` on every class, which only aiounit has.
+    """
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavour {flavor!r}; expected one of {', '.join(FLAVORS)}")
+    if virtual_time and flavor != "aiounit":
+        raise ValueError(f"virtual time is an aiounit setting; the {flavor!r} flavour has none")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "benchtrace.py").write_text(_TRACE_MODULE.format(env=TRACE_ENV))
     if flavor in ("pytest-asyncio", "cooperative"):
@@ -147,13 +182,18 @@ def generate(
             ini.append("asyncio_default_fixture_loop_scope = function")
         (directory / "pytest.ini").write_text("\n".join(ini) + "\n")
     for c in range(shape.classes):
-        source = _module(suite, flavor, loop_scope, c, shape.class_ids(c))
+        source = _module(suite, flavor, loop_scope, virtual_time, c, shape.class_ids(c))
         (directory / f"test_c{c:02d}.py").write_text(source)
     return shape.ids()
 
 
 def _module(
-    suite: Suite, flavor: str, loop_scope: str | None, class_index: int, ids: list[str]
+    suite: Suite,
+    flavor: str,
+    loop_scope: str | None,
+    virtual_time: bool,
+    class_index: int,
+    ids: list[str],
 ) -> str:
     """The source of one test module holding one class (or, for cooperative, one module)."""
     lines = _header(flavor, suite)
@@ -174,9 +214,13 @@ def _module(
         lines.append(f'@pytest.mark.asyncio(loop_scope="{loop_scope or "function"}")')
     base = f"({_BASES[flavor]})" if _BASES[flavor] else ""
     lines.append(f"class TestC{class_index:02d}{base}:")
+    settings = []
     if flavor == "aiounit" and loop_scope is not None:
-        lines.append(f'    loop_scope = "{loop_scope}"')
-        lines.append("")
+        settings.append(f'    loop_scope = "{loop_scope}"')
+    if virtual_time:
+        settings.append("    virtual_time = True")
+    if settings:
+        lines += [*settings, ""]
     if suite.class_fixture:
         lines += _class_fixture(flavor)
     for tid in ids:
@@ -201,7 +245,7 @@ def _header(flavor: str, suite: Suite) -> list[str]:
     imports = {
         "sync": [
             *(["socket"] if fixture else []),
-            *(["time"] if fixture or suite.test_sleep else []),
+            *(["time"] if fixture or (suite.test_sleep and suite.floor_sleeps) else []),
             "unittest",
         ],
         "isolated": ["asyncio", "unittest"],
@@ -311,7 +355,7 @@ def _test_function(
     keyword = "def" if flavor == "sync" else "async def"
     lines = [f"{keyword} {name}({', '.join(params)}):"]
     if flavor == "sync":
-        if suite.test_sleep:
+        if suite.test_sleep and suite.floor_sleeps:
             lines.append(f"    time.sleep({suite.test_sleep})")
     else:
         lines.append(f"    await asyncio.sleep({suite.test_sleep or 0})")

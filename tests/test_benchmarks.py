@@ -9,10 +9,21 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from benchmarks.frameworks import FLOOR, FRAMEWORKS, ISOLATED
-from benchmarks.harness import child_env
-from benchmarks.measure import Count, Run, count_pytest, count_unittest, run_process, validate
+from aiounit.hygiene import CHECKS_ENV, DEFAULT_LEVELS
+from benchmarks.frameworks import FLOOR, FRAMEWORKS, ISOLATED, all_checks_off
+from benchmarks.harness import _enough, child_env, frameworks_for
+from benchmarks.measure import (
+    Count,
+    Run,
+    Series,
+    count_pytest,
+    count_unittest,
+    run_process,
+    validate,
+)
+from benchmarks.report import SuiteOutcome, render
 from benchmarks.suites import SUITES, Shape, generate
+from benchmarks.targets import TARGETS, Target, judge
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,10 +31,20 @@ _OK = "...\n--------------------------------------------------------------------
 
 
 def _run(
-    trace: str, stderr: str = "", stdout: str = "", exit_code: int = 0, timed_out: bool = False
+    trace: str = "",
+    stderr: str = "",
+    stdout: str = "",
+    exit_code: int = 0,
+    timed_out: bool = False,
+    wall: float = 0.1,
 ) -> Run:
     """A finished run as the harness would record it, with made-up output and trace."""
-    return Run(exit_code, 0.1, 20_000, 0.1, stdout, stderr, trace, timed_out)
+    return Run(exit_code, wall, 20_000, 0.1, stdout, stderr, trace, timed_out)
+
+
+def _series(*walls: float) -> Series:
+    """A valid series of made-up runs with these wall times."""
+    return Series([_run(wall=wall) for wall in walls])
 
 
 def _unittest_output(ran: int, status: str = "OK") -> str:
@@ -202,18 +223,267 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         self.assertNotIn("INVALID", done.stdout)
         tables = _tables(done.stdout)
-        expected = ["class-fixture", "sleepy", "startup", "trivial"]
-        if any(f.checks_env is not None for f in FRAMEWORKS.values()):
-            expected.append("checks")
-        else:
-            self.assertIn("checks suite not run", done.stdout)
-        self.assertEqual(sorted(tables), sorted(expected))
+        self.assertEqual(sorted(tables), sorted(SUITES))
         for suite, rows in tables.items():
             with self.subTest(suite=suite):
                 self.assertIn(FLOOR, rows)
                 self.assertIn(ISOLATED, rows)
                 for name, cells in rows.items():
                     self.assertRegex(cells[2], r"^\d+\.\d{3} s$", f"{suite}/{name}")
+                    self.assertEqual(cells[4], "1", f"{suite}/{name}: one round")
+        # Each variant of aiounit appears where it belongs, so its opt-in reached the run.
+        self.assertIn("aiounit-nochecks", tables["checks"])
+        self.assertNotIn("aiounit-nochecks", tables["trivial"])
+        self.assertIn("aiounit-virtual", tables["sleepy"])
+        self.assertIn("aiounit-class-virtual", tables["sleepy"])
+        self.assertNotIn("aiounit-class", tables["sleepy"])
+        checks = _section(done.stdout, "checks")
+        self.assertRegex(checks, r"\n- aiounit \N{MINUS SIGN} aiounit-nochecks: [+-]\d+ ms in all")
+
+
+class GenerateTest(unittest.TestCase):
+    """Each framework's opt-ins reach the code generated for it."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.directory = Path(tmp.name)
+
+    def source(self, suite: str, flavor: str, **options: bool) -> str:
+        """The first module of suite generated in flavor."""
+        generate(self.directory, SUITES[suite], Shape(1, 2), flavor, None, **options)
+        return (self.directory / "test_c00.py").read_text()
+
+    def test_the_sleepy_floor_leaves_the_sleeps_out(self) -> None:
+        floor = self.source("sleepy", "sync")
+        self.assertNotIn("time.sleep", floor)
+        self.assertNotIn("import time", floor)
+        self.assertIn("await asyncio.sleep(0.05)", self.source("sleepy", "aiounit"))
+
+    def test_the_class_fixture_floor_still_sleeps_in_its_class_setup(self) -> None:
+        self.assertIn("time.sleep(0.05)", self.source("class-fixture", "sync"))
+
+    def test_virtual_time_is_only_an_aiounit_setting(self) -> None:
+        with self.assertRaisesRegex(ValueError, "virtual time is an aiounit setting"):
+            self.source("sleepy", "isolated", virtual_time=True)
+
+    def test_virtual_time_puts_every_test_on_a_virtual_clock(self) -> None:
+        framework = FRAMEWORKS["aiounit-class-virtual"]
+        generate(
+            self.directory,
+            SUITES["sleepy"],
+            Shape(2, 2),
+            framework.flavor,
+            framework.loop_scope,
+            virtual_time=framework.virtual_time,
+        )
+        # aiounit sets a test's clock only when it runs on virtual time; the trace proves
+        # that each test body ran.
+        script = (
+            "import unittest\n"
+            "tests = list(unittest.TestLoader().discover('.'))\n"
+            "cases = [t for module in tests for cls in module for t in cls]\n"
+            "result = unittest.TestResult()\n"
+            "unittest.TestSuite(tests).run(result)\n"
+            "print(result.wasSuccessful(), sorted(type(t).loop_scope for t in cases),\n"
+            "      [hasattr(t, 'clock') for t in cases])\n"
+        )
+        trace = self.directory / "trace.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=self.directory,
+            env=child_env(framework, trace),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(
+            done.stdout.strip(),
+            "True ['class', 'class', 'class', 'class'] [True, True, True, True]",
+        )
+        self.assertEqual(sorted(trace.read_text().split()), Shape(2, 2).ids())
+
+
+class ChecksOffTest(unittest.TestCase):
+    """aiounit-nochecks turns off every check aiounit has, read from aiounit itself."""
+
+    def test_the_environment_names_every_check(self) -> None:
+        env = all_checks_off()
+        self.assertEqual(list(env), [CHECKS_ENV])
+        pairs = dict(item.split("=") for item in env[CHECKS_ENV].split(","))
+        self.assertEqual(pairs, {check: "off" for check in DEFAULT_LEVELS})
+
+    def test_a_test_that_fails_a_check_passes_with_every_check_off(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        directory = Path(tmp.name)
+        ids = generate(directory, SUITES["checks"], Shape(1, 2), "aiounit", None)
+        module = directory / "test_c00.py"
+        line = '        mark("c00.t0001")\n'
+        source = module.read_text()
+        self.assertIn(line, source)
+        # A coroutine never awaited fails the unawaited-coroutine check, an error by default.
+        module.write_text(source.replace(line, line + "        asyncio.sleep(1)\n"))
+        outcomes = {}
+        for name in ("aiounit", "aiounit-nochecks"):
+            framework = FRAMEWORKS[name]
+            trace = directory / "trace.txt"
+            run = run_process(
+                [sys.executable, *framework.runner.args],
+                cwd=directory,
+                env=child_env(framework, trace),
+                trace_path=trace,
+                output_dir=directory,
+                timeout=60,
+            )
+            outcomes[name] = validate(run, count_unittest, ids), run.stderr
+        reasons, stderr = outcomes["aiounit"]
+        self.assertIn("the runner reported 'FAILED (errors=1)'", reasons, stderr)
+        self.assertIn("[unawaited-coroutine]", stderr)
+        reasons, stderr = outcomes["aiounit-nochecks"]
+        self.assertEqual(reasons, [], stderr)
+
+
+class SelectionTest(unittest.TestCase):
+    """Which frameworks run which suite, and how many rounds a slow one gets."""
+
+    def runs(self, suite: str) -> list[str]:
+        return [f.name for f in frameworks_for(SUITES[suite], list(FRAMEWORKS.values()))]
+
+    def test_every_framework_names_only_known_suites(self) -> None:
+        for framework in FRAMEWORKS.values():
+            with self.subTest(framework=framework.name):
+                self.assertLessEqual(set(framework.suites), set(SUITES))
+
+    def test_the_checks_suite_compares_aiounit_with_and_without_checks(self) -> None:
+        self.assertEqual(
+            self.runs("checks"),
+            [
+                FLOOR,
+                ISOLATED,
+                "aiounit",
+                "aiounit-class",
+                "aiounit-nochecks",
+                "aiounit-class-nochecks",
+            ],
+        )
+
+    def test_sleepy_runs_the_fake_clocks_and_one_real_time_run_of_each_kind(self) -> None:
+        self.assertEqual(
+            self.runs("sleepy"),
+            [
+                FLOOR,
+                ISOLATED,
+                "pytest-asyncio",
+                "aiounittest",
+                "pytest-asyncio-cooperative",
+                "looptime",
+                "aiounit",
+                "aiounit-virtual",
+                "aiounit-class-virtual",
+            ],
+        )
+
+    def test_references_run_every_suite(self) -> None:
+        for suite in SUITES:
+            with self.subTest(suite=suite):
+                self.assertEqual(self.runs(suite)[:2], [FLOOR, ISOLATED])
+
+    def test_a_slow_framework_stops_after_its_slow_rounds(self) -> None:
+        self.assertFalse(_enough(_series(12.0), 5.0, 2))
+        self.assertTrue(_enough(_series(12.0, 11.0), 5.0, 2))
+
+    def test_a_fast_framework_runs_every_round(self) -> None:
+        self.assertFalse(_enough(_series(0.2, 0.2, 0.2), 5.0, 2))
+
+    def test_without_slow_rounds_nobody_stops_early(self) -> None:
+        self.assertFalse(_enough(_series(12.0, 11.0, 11.0), None, None))
+
+
+class TargetsTest(unittest.TestCase):
+    """Targets are judged from medians; some take the suite's sleeps off the reference."""
+
+    def test_a_plain_ratio_of_medians(self) -> None:
+        [verdict] = [
+            v
+            for v in judge(
+                {
+                    "sleepy": {
+                        "aiounit-virtual": _series(0.3, 0.1, 0.2),
+                        FLOOR: _series(0.1, 0.2, 0.1),
+                    }
+                }
+            )
+            if v.target.describe() == "sleepy: aiounit-virtual \N{DIVISION SIGN} "
+            f"{FLOOR}, wall time"
+        ]
+        self.assertAlmostEqual(verdict.ratio or 0, 2.0)
+        self.assertIs(verdict.passed, False)
+
+    def test_less_sleeps_takes_the_sleeps_off_the_reference(self) -> None:
+        [target] = [t for t in TARGETS if t.less_sleeps]
+        results = {target.suite: {target.framework: _series(0.12), target.reference: _series(0.6)}}
+        [verdict] = [v for v in judge(results, {target.suite: 0.5}) if v.target is target]
+        self.assertAlmostEqual(verdict.ratio or 0, 1.2)
+        self.assertIs(verdict.passed, False)
+        self.assertIn(f"({target.reference} \N{MINUS SIGN} sleeps)", target.describe())
+
+    def test_a_reference_no_longer_than_its_sleeps_gives_no_ratio(self) -> None:
+        target = Target("class-fixture", "aiounit-virtual", "aiounit", 1.1, less_sleeps=True)
+        results = {"class-fixture": {"aiounit-virtual": _series(0.1), "aiounit": _series(0.4)}}
+        [verdict] = judge(results, {"class-fixture": 0.5}, [target])
+        self.assertIsNone(verdict.ratio)
+        self.assertIsNone(verdict.passed)
+        self.assertEqual(verdict.missing, "aiounit took no longer than the sleeps of class-fixture")
+
+    def test_a_target_without_a_measurement_says_which_is_missing(self) -> None:
+        [verdict] = [
+            v
+            for v in judge({})
+            if v.target.framework == "aiounit-virtual" and v.target.reference == "looptime"
+        ]
+        self.assertEqual(verdict.missing, "no valid measurement of aiounit-virtual, looptime")
+
+
+class ReportTest(unittest.TestCase):
+    """The report gives the runs of each framework and the differences a suite asks for."""
+
+    def test_differences_per_test_and_runs_per_framework(self) -> None:
+        suite = SUITES["checks"]
+        shape = Shape(2, 1000)
+        series = {
+            FLOOR: _series(0.1, 0.1, 0.1),
+            ISOLATED: _series(1.0, 1.0),
+            "aiounit": _series(0.33, 0.35, 0.30),
+            "aiounit-nochecks": _series(0.25, 0.23, 0.24),
+            "aiounit-class": Series(invalid="exit status 1"),
+        }
+        text = render([SuiteOutcome(suite, shape, 3, series)], [], {}, [])
+        tables = _tables(text)
+        self.assertEqual(tables["checks"]["aiounit"][4], "3")
+        self.assertEqual(tables["checks"][ISOLATED][4], "2")
+        self.assertIn(
+            "- aiounit \N{MINUS SIGN} aiounit-nochecks: +90 ms in all, +45.0 \N{MICRO SIGN}s per "
+            "test (1.38\N{MULTIPLICATION SIGN})",
+            text,
+        )
+        # A pair with an invalid member is left out rather than shown without its numbers.
+        self.assertNotIn("aiounit-class \N{MINUS SIGN}", text)
+
+    def test_the_heading_says_how_many_rounds_a_slow_framework_got(self) -> None:
+        suite = SUITES["sleepy"]
+        outcome = SuiteOutcome(suite, Shape(10, 20), 5, {FLOOR: _series(0.1)}, 2, 5.0)
+        text = render([outcome], [], {}, [])
+        self.assertIn("5 rounds (2 for a framework whose first run took over 5.0 s)", text)
+        self.assertIn("The floor (`unittest-sync`) leaves them out.", text)
+
+
+def _section(report: str, suite: str) -> str:
+    """The text of one suite's section of the report, from its heading to the next."""
+    start = report.index(f"### {suite}: ")
+    end = report.find("\n### ", start + 1)
+    return report[start:] if end < 0 else report[start:end]
 
 
 def _tables(report: str) -> dict[str, dict[str, list[str]]]:
