@@ -117,11 +117,11 @@ def _time_limit(
     return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, scope))
 
 
-def _new_job(
-    what: str, seconds: float | None, source: str, scope: Callable[[], Any]
-) -> TimeoutJob | None:
-    if seconds is None:
-        return None
+def _step_getters(
+    scope: Callable[[], Any],
+) -> tuple[Callable[[], asyncio.AbstractEventLoop | None], Callable[[], asyncio.Task[Any] | None]]:
+    """The loop of a scope, and the task of the step it runs now: what a timeout or a
+    Ctrl-C acts on. ``scope`` is called each time, as a class may open its loop later."""
 
     def loop() -> asyncio.AbstractEventLoop | None:
         return getattr(scope(), "loop", None)
@@ -129,7 +129,15 @@ def _new_job(
     def task() -> asyncio.Task[Any] | None:
         return getattr(scope(), "current_task", None)
 
-    return TimeoutJob(what, seconds, source, loop, task)
+    return loop, task
+
+
+def _new_job(
+    what: str, seconds: float | None, source: str, scope: Callable[[], Any]
+) -> TimeoutJob | None:
+    if seconds is None:
+        return None
+    return TimeoutJob(what, seconds, source, *_step_getters(scope))
 
 
 class _TimeoutGuard:
@@ -477,15 +485,12 @@ class AsyncTestCase(unittest.TestCase):
         seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
         levels = levels_for(method, _static_lookup(cls, "checks"), cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
-        job = _new_job(self.id(), seconds, source, lambda: runner)
+        test_id = self.id()
+        job = _new_job(test_id, seconds, source, lambda: runner)
         if job is not None:
             self._aiounit_job = job
             watchdog.arm(job)
-        state = interrupts.TestInterrupts(
-            self.id(),
-            lambda: getattr(runner, "loop", None),
-            lambda: getattr(runner, "current_task", None),
-        )
+        state = interrupts.TestInterrupts(test_id, *_step_getters(lambda: runner))
         self._aiounit_interrupts = state
         interrupts.start(state)
         # The loop exists and is current before the sync setUp, as in the stdlib.
@@ -501,7 +506,7 @@ class AsyncTestCase(unittest.TestCase):
                 slug="virtual-time-needs-class-setting",
             )
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
-        self._aiounit_monitor = TestMonitor(self.id(), loop, levels, owned)
+        self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
         self._aiounit_monitor.start()
         if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing
             self._callMaybeAsync(self.setUp)
