@@ -148,7 +148,11 @@ class ThreadWatch:
         owner = _origins.get(threading.current_thread())
         frames = _task_origin() + _frames(frame)
         if owner is not None and owner.token is not self._token:
+            # Started by a thread an earlier test left running: that test's, and already
+            # outliving it, so it counts at exit like the thread that started it.
             _origins[thread] = ThreadOrigin(owner.test_id, frames, owner.token)
+            if not thread.daemon:
+                exit_guard.abandon(thread, owner.test_id, _describer(thread))
             return
         _origins[thread] = ThreadOrigin(self.test_id, frames, self._token)
         self._threads.append(thread)
@@ -175,9 +179,11 @@ class ThreadWatch:
         left = [t for t in candidates if t.is_alive() and not _idle_worker(t)]
         findings = []
         for thread in left:
+            if _executor_shutdown_helper(thread):
+                continue
             if not thread.daemon:
                 exit_guard.abandon(thread, self.test_id, _describer(thread), self.result)
-            if self.level != "off" and not _executor_shutdown_helper(thread):
+            if self.level != "off":
                 findings.append(Finding(SLUG, self.level, self._message(thread)))
         return findings
 
@@ -333,8 +339,8 @@ def _executor_job(thread: threading.Thread) -> Any:
 
 def _executor_shutdown_helper(thread: threading.Thread) -> bool:
     # asyncio shuts its default executor down from a helper thread; when a worker is
-    # stuck, that helper waits for it. The worker is the finding; the helper only
-    # follows from it (it still counts at exit, where it would be joined too).
+    # stuck, that helper waits for it. The worker is the finding, and the one that
+    # counts at exit: the helper ends when the worker does.
     target = getattr(thread, "_target", None)
     if target is shut_down_executor:
         return True
