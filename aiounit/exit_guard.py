@@ -14,7 +14,10 @@ from aiounit._compat import call_before_thread_join
 
 __all__ = ["abandon", "exit_if_abandoned", "still_running"]
 
-SLUG: Final = "threads-at-exit"
+_ADVICE: Final = (
+    "Make each thread end before its test does: tell it to stop and join() it in a cleanup "
+    "(see the leaked-thread findings) [threads-at-exit]"
+)
 
 # Non-daemon threads that outlived the test that started them: the test's id and how to
 # describe the thread (where it is stuck is read when the description is made).
@@ -97,8 +100,7 @@ def _finish(code: int | None, why: str) -> None:
         f"\naiounit: {count} that tests started {'are' if len(threads) > 1 else 'is'} still "
         f"running as the process exits, {grace:g} s after the end of the run. Python would "
         "wait for them forever, so aiounit ends the process now, with exit status "
-        f"{code} ({why}).\n\n{details}\n\nMake each thread end before its test does: tell "
-        f"it to stop and join() it in a cleanup (see the leaked-thread findings) [{SLUG}]\n"
+        f"{code} ({why}).\n\n{details}\n\n{_ADVICE}\n"
     )
     for stream in (sys.stdout, sys.stderr):
         try:
