@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
 import json
 import os
 import subprocess
@@ -226,10 +227,12 @@ def _run(
     path: Path, *args: str, warnings_as_errors: bool = True
 ) -> subprocess.CompletedProcess[str]:
     options = ("-W", "error") if warnings_as_errors else ()
+    # Plugins installed next to pytest must not change the pytest run.
+    env = {"AIOUNIT_THREAD_GRACE": "0.2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run(
         [sys.executable, *options, "-m", *args],
         cwd=path,
-        env=child_env({"AIOUNIT_THREAD_GRACE": "0.2"}),
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=_CHILD_TIMEOUT,
@@ -343,3 +346,32 @@ class CommandLineTests(unittest.TestCase):
         self.assert_exit_report(
             only_first.stderr, "1 thread", "0 (the run recorded no failure or error)"
         )
+
+    def test_pytest_exits_with_the_status_of_its_session(self) -> None:
+        if importlib.util.find_spec("pytest") is None:
+            self.fail("pytest is not installed: pip install -e '.[test]'")
+        with example("threads") as path:
+            run = _run(
+                path,
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-rA",
+                "--junitxml=out.xml",
+                warnings_as_errors=False,
+            )
+            junit = ET.parse(path / "out.xml").getroot()
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"1 failed, 2 passed, 2 warnings in ")
+        self.assertIn("FAILED test_threads.py::LeftThreads::test_2_stuck_executor_job", run.stdout)
+        self.assertIn("PASSED test_threads.py::LeftThreads::test_3_clean", run.stdout)
+        self.assertIn("CheckWarning: test_threads.LeftThreads.test_1_stuck_thread", run.stdout)
+        self.assertEqual(
+            sorted(case.get("name") for case in junit.iter("testcase")),
+            ["test_1_stuck_thread", "test_2_stuck_executor_job", "test_3_clean"],
+        )
+        self.assert_exit_report(
+            run.stderr, "2 threads", "1 (the run recorded a failure or an error)"
+        )
+        self.assertIn(_STUCK_THREAD_LINE, run.stderr)
+        self.assertIn(_STUCK_JOB_LINE, run.stderr)
