@@ -27,6 +27,7 @@ __all__ = [
     "ThreadOrigin",
     "ThreadWatch",
     "describe_left_thread",
+    "origin_of",
     "thread_grace",
 ]
 
