@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from typing import Any
 __all__ = [
     "PY312",
     "CurrentLoopState",
+    "call_before_thread_join",
+    "shut_down_executor",
     "shutdown_default_executor",
     "task_context",
     "track_task_contexts",
@@ -25,13 +29,90 @@ PY312 = sys.version_info >= (3, 12)
 _EXECUTOR_JOIN_TIMEOUT = 300.0
 
 
+# Python 3.11 and 3.12 join the helper thread of shutdown_default_executor() in a
+# `finally`: when a time limit cancels a shutdown that waits for a stuck worker, that
+# join blocks the loop itself, for good. 3.13 does not join after a cancellation.
+# Delete with 3.12.
+_JOINS_WHEN_CANCELLED = sys.version_info < (3, 13)
+
+
 async def shutdown_default_executor(loop: asyncio.AbstractEventLoop) -> None:
-    """Shut the loop's default executor down, bounded where the Python version allows it."""
-    if PY312:
+    """Shut the loop's default executor down, bounded where the Python version allows it.
+
+    Cancelling it (a time limit) leaves the loop free, even when a worker is stuck.
+    """
+    if _JOINS_WHEN_CANCELLED and isinstance(loop, asyncio.BaseEventLoop):
+        await _shutdown_default_executor_3_12(loop)
+    elif PY312:
         # Typeshed describes the 3.11 signature when checking for 3.11.
         await loop.shutdown_default_executor(_EXECUTOR_JOIN_TIMEOUT)  # type: ignore[call-arg,unused-ignore]
     else:  # Python 3.11 has no timeout argument.
         await loop.shutdown_default_executor()
+
+
+async def _shutdown_default_executor_3_12(loop: asyncio.BaseEventLoop) -> None:
+    # What 3.13 does, on the private attributes 3.11 and 3.12 share with it.
+    loop._executor_shutdown_called = True  # type: ignore[attr-defined]
+    executor = loop._default_executor  # type: ignore[attr-defined]
+    if executor is None:
+        return
+    future = loop.create_future()
+    # A daemon thread: if a worker never ends, this helper must not hold up the exit.
+    thread = threading.Thread(
+        target=shut_down_executor,
+        args=(loop, executor, future),
+        name="aiounit-executor-shutdown",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        await asyncio.wait_for(future, _EXECUTOR_JOIN_TIMEOUT)
+    except TimeoutError:
+        executor.shutdown(wait=False)
+
+
+def shut_down_executor(loop: asyncio.AbstractEventLoop, executor: Any, future: Any) -> None:
+    """In a helper thread: wait for ``executor``'s workers, then resolve ``future``."""
+    error: BaseException | None = None
+    try:
+        executor.shutdown(wait=True)
+    except BaseException as exc:  # handed to the loop, which re-raises it in the test
+        error = exc
+    # A closed loop raises RuntimeError: nobody waits for the shutdown any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_settle, future, error)
+
+
+def _settle(future: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled by a time limit meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def call_before_thread_join(func: Callable[[], None]) -> bool:
+    """Have ``func`` called at exit before the interpreter waits for non-daemon threads.
+
+    It runs before ``concurrent.futures`` joins its executors' workers, too. Returns
+    False when this Python offers no such moment (the caller then has no exit hook).
+    """
+    # threading._register_atexit() is private, and the same from 3.9 to 3.13: its
+    # callbacks run in threading._shutdown(), last registered first, before the join of
+    # non-daemon threads (in Python on 3.11 and 3.12, in C, _thread._shutdown(), from
+    # 3.13). concurrent.futures.thread registers the join of its workers when imported:
+    # importing it first makes ours the later registration, so it runs before that join.
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # not in any version we support; checked for those to come
+        return False
+    try:
+        register(func)
+    except RuntimeError:  # the interpreter is already shutting down
+        return False
+    return True
 
 
 def _existing_policy() -> Any:

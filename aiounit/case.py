@@ -20,6 +20,7 @@ from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
 from aiounit.loops import LoopFactory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
+from aiounit.threads import ThreadWatch
 from aiounit.timeouts import (
     LoopBlockedInterrupt,
     TestTimeoutError,
@@ -392,6 +393,7 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_in_context = 0
         self._aiounit_job: TimeoutJob | None = None
         self._aiounit_monitor: TestMonitor | None = None
+        self._aiounit_threads: ThreadWatch | None = None
         self._aiounit_result: unittest.TestResult | None = None
         self._aiounit_interrupts: interrupts.TestInterrupts | None = None
         self._aiounit_raised = False
@@ -508,6 +510,8 @@ class AsyncTestCase(unittest.TestCase):
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
         self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
         self._aiounit_monitor.start()
+        self._aiounit_threads = ThreadWatch(test_id, levels["leaked-thread"], self._aiounit_result)
+        self._aiounit_threads.start()
         if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing
             self._callMaybeAsync(self.setUp)
         if _overrides(cls, "asyncSetUp"):
@@ -613,7 +617,12 @@ class AsyncTestCase(unittest.TestCase):
                 # they are reported against this test and not whichever test a later
                 # collection happens in. Passing tests do not pay for this.
                 gc.collect()
-            self._aiounit_report(monitor.stop())
+            self._aiounit_report(monitor.stop() + self._aiounit_stop_threads())
+
+    def _aiounit_stop_threads(self) -> list[Finding]:
+        # After the loop closed: threads the test started and left running.
+        watch, self._aiounit_threads = self._aiounit_threads, None
+        return [] if watch is None else watch.stop()
 
     def _aiounit_report(self, findings: list[Finding]) -> None:
         """Hand findings to a result that records them; fail the test for error ones."""
@@ -678,6 +687,7 @@ class AsyncTestCase(unittest.TestCase):
         monitor, self._aiounit_monitor = self._aiounit_monitor, None
         if monitor is not None:  # the test never reached its last cleanup (debug())
             monitor.stop()
+            self._aiounit_stop_threads()
         job = self._aiounit_job
         if job is not None:
             self._aiounit_job = None

@@ -36,6 +36,7 @@ DEFAULT_LEVELS: Final[Mapping[str, Level]] = {
     "loop-exception": "error",
     "unawaited-coroutine": "error",
     "leaked-task": "warn",
+    "leaked-thread": "warn",  # the check itself lives in aiounit.threads
 }
 #: Levels for the run, as ``slug=level`` pairs separated by commas.
 CHECKS_ENV: Final = "AIOUNIT_CHECKS"

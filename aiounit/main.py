@@ -8,7 +8,7 @@ import sys
 import unittest
 from unittest.signals import installHandler
 
-from aiounit import config, options
+from aiounit import config, exit_guard, options
 from aiounit.errors import ConfigurationError
 from aiounit.loader import TestLoader
 from aiounit.result import TestResult
@@ -218,6 +218,9 @@ class TestProgram(unittest.TestProgram):
             self._aiounit_restore_environment()
         self.exit_code = code
         if self.exit:
+            # The reports are written by now. Threads that tests left running would keep
+            # the process alive at exit: if some still run, end it here with this status.
+            exit_guard.exit_if_abandoned(code)
             sys.exit(code)
 
     def _aiounit_run(self) -> int:

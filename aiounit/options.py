@@ -189,7 +189,7 @@ def parent_parser(
         help="Levels of post-test checks for tests that set none, as check=level pairs "
         "(error, warn or off) separated by commas, e.g. leaked-task=error; tests see it "
         "as AIOUNIT_CHECKS (default: loop-exception=error, unawaited-coroutine=error, "
-        "leaked-task=warn)",
+        "leaked-task=warn, leaked-thread=warn)",
     )
     running.add_argument(
         "--strict",
