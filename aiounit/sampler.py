@@ -205,7 +205,8 @@ class _Sampler:
             return timer.threshold / 4
         due = start + timer.threshold - _monotonic()
         if due > 0:
-            return due
+            # Woken before it is due too, so that the next steps have a recent mark.
+            return min(due, timer.threshold / 4)
         thread_id = getattr(timer.loop, "_thread_id", None)  # set while the loop runs
         sample = timer.sample
         if thread_id is not None and (sample is None or sample.start is not start):

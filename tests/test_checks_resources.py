@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import os
 import signal
 import socket
@@ -17,49 +16,19 @@ import tracemalloc
 import unittest
 import warnings
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import aiounit
 from aiounit.loops import resolve_loop_factory
-from aiounit.result import TestResult
-from tests.cli_support import aiounit as aiounit_cli
-from tests.cli_support import example, run
-from tests.support import messages, outcomes, run_suite
+from tests.cli_support import run_example
+from tests.support import Recorded, messages, outcomes, run_suite
 
 # Loop state (transports, servers, readers) and step timing are read from asyncio's
 # selector loop: classes that test them run on it whatever AIOUNIT_LOOP says.
 SELECTOR_LOOP = asyncio.SelectorEventLoop
 # A child that runs until its standard input closes: it cannot outlive this process.
 WAIT_FOR_STDIN = (sys.executable, "-c", "import sys; sys.stdin.read()")
-
-
-class Recorded:
-    """What an inner run recorded: each test's outcome and findings, by method name."""
-
-    def __init__(self, *tests: unittest.TestCase | type[unittest.TestCase]) -> None:
-        suite = unittest.TestSuite()
-        for item in tests:
-            if isinstance(item, type):
-                suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
-            else:
-                suite.addTest(item)
-        self.result = TestResult()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # findings are recorded, never warned
-            suite.run(self.result)
-        records = {record.id.rsplit(".", 1)[1]: record for record in self.result.records}
-        self.outcomes = {name: record.outcome for name, record in records.items()}
-        self.findings = {name: record.findings for name, record in records.items()}
-
-    def checks(self, name: str) -> list[str]:
-        """The slugs of the findings of test ``name``, in order."""
-        return [finding["check"] for finding in self.findings[name]]
-
-    def message(self, name: str, check: str) -> str:
-        """The message of the one finding of ``check`` on test ``name``."""
-        [message] = [f["message"] for f in self.findings[name] if f["check"] == check]
-        return str(message)
 
 
 class LeakTestCase(unittest.TestCase):
@@ -228,7 +197,9 @@ class ResourceWarningTests(LeakTestCase):
         self.assertEqual(after, before)
 
     def test_on_a_class_loop_fixtures_and_pools_are_not_the_tests(self) -> None:
+        # A class loop stays open after each test: only ResourceWarnings count there.
         class Case(aiounit.AsyncTestCase):
+            loop_factory = SELECTOR_LOOP
             pool: list[asyncio.StreamWriter]
             port: int
 
@@ -254,8 +225,17 @@ class ResourceWarningTests(LeakTestCase):
                 socket.socket()
 
         run = Recorded(Case)
+        self.assertEqual(
+            run.outcomes, {"test_1_grows_the_pool": "passed", "test_2_drops_a_socket": "passed"}
+        )
+        # The class's server and its pooled connection are open on the loop after test_1
+        # (the class closes them): neither is the test's.
         self.assertEqual(run.findings["test_1_grows_the_pool"], [])
         self.assertEqual(run.checks("test_2_drops_a_socket"), ["unclosed-resource"])
+        self.assertIn(
+            "test_2_drops_a_socket: unclosed <socket.socket",
+            run.message("test_2_drops_a_socket", "unclosed-resource"),
+        )
 
 
 class LoopStateTests(LeakTestCase):
@@ -406,133 +386,6 @@ class LoopStateTests(LeakTestCase):
         self.assertEqual(run.checks("test_leaves_a_task_that_owns_a_connection"), ["leaked-task"])
 
 
-class BlockedLoopTests(unittest.TestCase):
-    """A step of the loop that runs past the threshold, with the line that held it."""
-
-    def test_a_slow_callback_is_named_with_its_line_on_its_test_only(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_1_slow_callback(self) -> None:
-                asyncio.get_running_loop().call_soon(_nap)
-                await asyncio.sleep(0.01)
-
-            async def test_2_clean(self) -> None:
-                await asyncio.sleep(0.01)
-
-        run = Recorded(Case)
-        self.assertEqual(run.outcomes, {"test_1_slow_callback": "passed", "test_2_clean": "passed"})
-        self.assertEqual(run.checks("test_1_slow_callback"), ["blocked-loop"])
-        self.assertEqual(run.findings["test_2_clean"], [])
-        text = run.message("test_1_slow_callback", "blocked-loop")
-        self.assertRegex(
-            text, r"one step of the event loop ran for 0\.\d\d s \(the limit is 0\.1 s\)"
-        )
-        self.assertIn("It was the callback _nap(), at (outermost first):", text)
-        self.assertIn(f'File "{__file__}", line {_nap.__code__.co_firstlineno + 1}, in _nap', text)
-        self.assertIn("time.sleep(0.2)", text)
-        self.assertIn("await asyncio.sleep()", text)
-
-    def test_a_callback_written_in_c_is_named_by_its_handle(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_sleeps_in_a_callback(self) -> None:
-                asyncio.get_running_loop().call_soon(time.sleep, 0.2)
-                await asyncio.sleep(0.01)
-
-        text = Recorded(Case).message("test_sleeps_in_a_callback", "blocked-loop")
-        self.assertIn("It was the callback <Handle sleep(", text)
-
-    def test_a_busy_task_step_is_named_with_its_line(self) -> None:
-        async def spin() -> None:
-            end = time.monotonic() + 0.2
-            while time.monotonic() < end:
-                pass
-
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_spins(self) -> None:
-                await asyncio.create_task(spin())
-
-        text = Recorded(Case).message("test_spins", "blocked-loop")
-        self.assertIn("It was a step of the coroutine spin(), at (outermost first):", text)
-        self.assertIn("in spin\n    while time.monotonic() < end:", text)
-
-    def test_waiting_is_not_blocking(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_waits(self) -> None:
-                await asyncio.sleep(0.2)
-                await asyncio.to_thread(time.sleep, 0.2)
-
-        run = Recorded(Case)
-        self.assertEqual(run.outcomes, {"test_waits": "passed"})
-        self.assertEqual(run.findings["test_waits"], [])
-
-    def test_the_threshold_comes_from_the_environment(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_naps(self) -> None:
-                time.sleep(0.2)
-
-        with mock.patch.dict(os.environ, {"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "0.5"}):
-            relaxed = Recorded(Case)
-        with mock.patch.dict(os.environ, {"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "0.05"}):
-            strict = Recorded(Case)
-        self.assertEqual(relaxed.findings["test_naps"], [])
-        self.assertIn("(the limit is 0.05 s)", strict.message("test_naps", "blocked-loop"))
-
-    def test_a_bad_threshold_fails_the_test_with_the_fix(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            async def test_it(self) -> None:
-                pass
-
-        for value in ("soon", "-1", "0"):
-            with self.subTest(value=value):
-                with mock.patch.dict(os.environ, {"AIOUNIT_BLOCKED_LOOP_THRESHOLD": value}):
-                    result = run_suite(Case("test_it"))
-                self.assertEqual(outcomes(result), {"test_it": "error"})
-                text = messages(result.errors)
-                self.assertIn(f"AIOUNIT_BLOCKED_LOOP_THRESHOLD={value!r} is not a number", text)
-                self.assertIn("AIOUNIT_CHECKS=blocked-loop=off", text)
-                self.assertIn("[bad-blocked-loop-threshold]", text)
-
-    def test_many_slow_steps_are_counted_after_the_first_three(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-
-            async def test_naps_often(self) -> None:
-                for _ in range(5):
-                    time.sleep(0.05)
-                    await asyncio.sleep(0)
-
-        with mock.patch.dict(os.environ, {"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "0.02"}):
-            run = Recorded(Case)
-        self.assertEqual(run.checks("test_naps_often"), ["blocked-loop"] * 4)
-        last = run.findings["test_naps_often"][-1]["message"]
-        self.assertRegex(last, r"test_naps_often: 2 more steps held the loop longer than 0\.02 s")
-
-    def test_levels_from_class_and_method(self) -> None:
-        class Case(aiounit.AsyncTestCase):
-            loop_factory = SELECTOR_LOOP
-            checks = {"blocked-loop": "error"}
-
-            async def test_strict(self) -> None:
-                time.sleep(0.2)
-
-            @aiounit.checks(blocked_loop="off")
-            async def test_unchecked(self) -> None:
-                time.sleep(0.2)
-
-        result = run_suite(Case)
-        self.assertEqual(outcomes(result), {"test_strict": "error"})
-        self.assertIn("[blocked-loop]", messages(result.errors))
-
-
 class UvloopTests(unittest.TestCase):
     """uvloop has neither the selector state nor the steps to time: those parts are
     skipped, and ResourceWarnings are still taken."""
@@ -557,6 +410,73 @@ class UvloopTests(unittest.TestCase):
         self.assertEqual(run.checks("test_2_drops_a_socket"), ["unclosed-resource"])
 
 
+class WarningsAsErrorsTests(LeakTestCase):
+    """Under -W error the first warn-level finding raises: none of the others may be lost."""
+
+    def test_every_finding_reaches_the_one_error_and_the_next_test_runs(self) -> None:
+        events: list[str] = []
+
+        class Case(aiounit.AsyncTestCase):
+            loop_factory = SELECTOR_LOOP
+
+            async def test_1_leaves_three_things(self) -> None:
+                socket.socket()
+                await asyncio.start_server(_hang_up, "127.0.0.1", 0)
+                asyncio.create_task(asyncio.sleep(3600), name="sleeper")
+
+            async def test_2_clean(self) -> None:
+                events.append("test_2 ran")
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = run_suite(Case)
+        self.assertEqual(outcomes(result), {"test_1_leaves_three_things": "error"})
+        self.assertEqual(events, ["test_2 ran"])
+        [(_, text)] = result.errors
+        self.assertIn("CheckWarning: 3 checks found something:", text)
+        self.assertIn("test_1_leaves_three_things left a task running", text)
+        self.assertIn("test_1_leaves_three_things left a server listening on 127.0.0.1:", text)
+        self.assertIn("test_1_leaves_three_things: unclosed <socket.socket", text)
+        self.assertEqual(text.count("[unclosed-resource]"), 2)
+        self.assertEqual(text.count("[leaked-task]"), 1)
+
+    def test_with_an_error_level_finding_one_check_error_names_them_all(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            checks = {"loop-exception": "error"}
+
+            async def test_leaves_a_socket_and_a_crash(self) -> None:
+                socket.socket()
+                asyncio.get_running_loop().call_soon(_raise)
+                await asyncio.sleep(0)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = run_suite(Case)
+        [(_, text)] = result.errors
+        self.assertIn("CheckError: 2 checks failed:", text)
+        self.assertIn("[loop-exception]", text)
+        self.assertIn("[unclosed-resource]", text)
+        self.assertIn("RuntimeError: from a callback", text)
+
+    def test_without_w_error_each_finding_is_its_own_warning(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            async def test_drops_two_sockets(self) -> None:
+                socket.socket()
+                socket.socket()
+
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            result = run_suite(Case)
+        self.assertTrue(result.wasSuccessful())
+        texts = [str(w.message) for w in shown if w.category is aiounit.CheckWarning]
+        self.assertEqual(len(texts), 2)
+        self.assertTrue(all("[unclosed-resource]" in text for text in texts))
+
+
+def _raise() -> None:
+    raise RuntimeError("from a callback")
+
+
 class SettingsTests(unittest.TestCase):
     def test_both_checks_are_known_with_their_default_levels(self) -> None:
         self.assertEqual(aiounit.hygiene.DEFAULT_LEVELS["unclosed-resource"], "warn")
@@ -569,63 +489,111 @@ class SettingsTests(unittest.TestCase):
 
 
 class CommandLineTests(unittest.TestCase):
-    def test_each_finding_is_reported_on_its_own_test(self) -> None:
-        with example("resources") as path:
-            default = aiounit_cli("discover", "-v", "--json", "report.json", cwd=path)
-            report = json.loads((path / "report.json").read_text())
-        self.assertEqual(default.returncode, 0, default.stderr)
-        findings = {r["id"].rsplit(".", 1)[1]: r["findings"] for r in report["tests"]}
-        self.assertEqual(
-            {name: [f["check"] for f in found] for name, found in findings.items()},
-            {
-                "test_1_drops_a_socket": ["unclosed-resource"],
-                "test_2_leaves_a_server": ["unclosed-resource"],
-                "test_3_blocks_the_loop": ["blocked-loop"],
-                "test_4_clean": [],
-            },
-        )
-        stderr = default.stderr
-        self.assertIn("test_4_clean (test_resources.Leftovers.test_4_clean) ... ok", stderr)
+    """The example project's findings, each on its own test, under both command lines."""
+
+    EXPECTED: ClassVar[dict[str, list[str]]] = {
+        "Leftovers.test_1_drops_a_socket": ["unclosed-resource"],
+        "Leftovers.test_2_leaves_a_server": ["unclosed-resource"],
+        "Leftovers.test_3_blocks_the_loop": ["blocked-loop"],
+        "Leftovers.test_4_clean": [],
+        "Several.test_1_leaves_two_things": ["unclosed-resource", "unclosed-resource"],
+        "Several.test_2_clean": [],
+        "TimedOut.test_1_blocks_past_its_limit": [],
+        "TimedOut.test_2_clean": [],
+    }
+
+    def test_under_python_m_aiounit(self) -> None:
+        run = run_example("resources", "aiounit", "discover", "-v")
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertEqual(run.findings(), self.EXPECTED)
+        assert run.report is not None
+        outcomes = {r["id"].split(".", 1)[1]: r["outcome"] for r in run.report["tests"]}
+        self.assertEqual(outcomes.pop("TimedOut.test_1_blocks_past_its_limit"), "error")
+        self.assertEqual(set(outcomes.values()), {"passed"})
+        stderr = run.stderr
+        self.assertRegex(stderr.rstrip().splitlines()[-1], r"^7 passed, 0 failed, 1 error in ")
+        for name in ("Leftovers.test_4_clean", "Several.test_2_clean", "TimedOut.test_2_clean"):
+            self.assertIn(f"{name.split('.')[1]} (test_resources.{name}) ... ok", stderr)
         self.assertIn("WARNING: test_1_drops_a_socket", stderr)
         self.assertIn("test_1_drops_a_socket: unclosed <socket.socket fd=", stderr)
         self.assertIn("test_2_leaves_a_server left a server listening on 127.0.0.1:", stderr)
         self.assertIn("It was a step of the coroutine test_3_blocks_the_loop()", stderr)
         self.assertIn("time.sleep(0.3)  # the bug: a blocking call in async code", stderr)
+        self.assertIn("timed out after 0.3 s", stderr)
+        self.assertIn("while True:  # the bug: the loop never gets control back", stderr)
         self.assertNotIn("WARNING: test_4_clean", stderr)
+        self.assertNotIn("test_1_blocks_past_its_limit: one step", stderr)
+
+    def test_under_python_m_unittest_every_warning_is_an_error_and_none_is_lost(self) -> None:
+        run = run_example(
+            "resources", "unittest", "-v", env={"PYTHONTRACEMALLOC": "20"}
+        )  # fmt: skip
+        self.assertEqual(run.returncode, 1)
+        stderr = run.stderr
+        for name in (
+            "Leftovers.test_1_drops_a_socket",
+            "Leftovers.test_2_leaves_a_server",
+            "Leftovers.test_3_blocks_the_loop",
+            "Several.test_1_leaves_two_things",
+            "TimedOut.test_1_blocks_past_its_limit",
+        ):
+            self.assertIn(f"{name.split('.')[1]} (test_resources.{name}) ... ERROR", stderr)
+        for name in ("Leftovers.test_4_clean", "Several.test_2_clean", "TimedOut.test_2_clean"):
+            self.assertIn(f"{name.split('.')[1]} (test_resources.{name}) ... ok", stderr)
+        self.assertIn("FAILED (errors=5)", stderr)
+        # Each object is named with the line that created it (tracemalloc is on).
+        self.assertIn(
+            "CheckWarning: test_resources.Leftovers.test_1_drops_a_socket: unclosed <socket",
+            stderr,
+        )
+        self.assertIn("Created at (most recent call last):", stderr)
+        self.assertIn("    sock = socket.socket()\n", stderr)
+        self.assertIn("test_2_leaves_a_server left a server listening on", stderr)
+        self.assertIn('server = await asyncio.start_server(_ignore, "127.0.0.1", 0)', stderr)
+        self.assertIn("ran for 0.3", stderr)
+        # Both findings of one test reach its one error, though -W error raised the first.
+        two = stderr[stderr.index("ERROR: test_1_leaves_two_things") :]
+        two = two[: two.index("\n======")]
+        self.assertIn("CheckWarning: 2 checks found something:", two)
+        self.assertIn("test_1_leaves_two_things: unclosed <socket.socket", two)
+        self.assertIn("test_1_leaves_two_things left a server listening on", two)
+        # The time limit's report, and no blocked-loop finding besides it.
+        timed_out = stderr[stderr.index("ERROR: test_1_blocks_past_its_limit") :]
+        self.assertIn("TestTimeoutError: test_resources.TimedOut.test_1_blocks", timed_out)
+        self.assertNotIn("[blocked-loop]", timed_out)
 
     def test_levels_and_threshold_from_the_command_line_and_environment(self) -> None:
-        with example("resources") as path:
-            strict = aiounit_cli("discover", "--strict", cwd=path)
-            off = aiounit_cli(
-                "discover", "--checks", "unclosed-resource=off,blocked-loop=off", cwd=path
-            )
-            aiounit_cli(
-                "discover", "--json", "patient.json", cwd=path,
-                env={"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "5"},
-            )  # fmt: skip
-            report = json.loads((path / "patient.json").read_text())
-            bad = aiounit_cli("discover", cwd=path, env={"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "x"})
+        strict = run_example("resources", "aiounit", "discover", "--strict", "-k", "Leftovers")
+        off = run_example(
+            "resources", "aiounit", "discover", "-k", "Leftovers", "-k", "Several",
+            "--checks", "unclosed-resource=off,blocked-loop=off",
+        )  # fmt: skip
+        patient = run_example(
+            "resources", "aiounit", "discover", "-k", "Leftovers", "--blocked-loop-threshold", "5"
+        )
+        from_env = run_example(
+            "resources", "unittest", "test_resources.Leftovers.test_3_blocks_the_loop",
+            env={"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "5"},
+        )  # fmt: skip
+        bad_env = run_example(
+            "resources", "unittest", "test_resources.Leftovers.test_4_clean",
+            env={"AIOUNIT_BLOCKED_LOOP_THRESHOLD": "x"},
+        )  # fmt: skip
+        bad_option = run_example("resources", "aiounit", "--blocked-loop-threshold", "0")
         self.assertEqual(strict.returncode, 1)
         self.assertRegex(
             strict.stderr.rstrip().splitlines()[-1], r"^1 passed, 0 failed, 3 errors in "
         )
         self.assertEqual(off.returncode, 0, off.stderr)
         self.assertNotIn("WARNING:", off.stderr)
-        blocked = [r["findings"] for r in report["tests"] if r["id"].endswith("blocks_the_loop")]
-        self.assertEqual(blocked, [[]])
-        self.assertEqual(bad.returncode, 1)
-        self.assertIn("[bad-blocked-loop-threshold]", bad.stderr)
-
-    def test_under_python_m_unittest(self) -> None:
-        with example("resources") as path:
-            plain = run("unittest", "-v", cwd=path)
-        self.assertEqual(plain.returncode, 1)
-        for name in ("test_1_drops_a_socket", "test_2_leaves_a_server", "test_3_blocks_the_loop"):
-            self.assertIn(f"{name} (test_resources.Leftovers.{name}) ... ERROR", plain.stderr)
-        self.assertIn("test_4_clean (test_resources.Leftovers.test_4_clean) ... ok", plain.stderr)
-        self.assertIn(
-            "CheckWarning: test_resources.Leftovers.test_1_drops_a_socket: unclosed <socket",
-            plain.stderr,
+        self.assertEqual(
+            off.findings(), {name: [] for name in self.EXPECTED if "TimedOut" not in name}
         )
-        self.assertIn("test_2_leaves_a_server left a server listening on", plain.stderr)
-        self.assertIn("ran for 0.3", plain.stderr)
+        self.assertEqual(patient.returncode, 0, patient.stderr)
+        self.assertEqual(patient.findings()["Leftovers.test_3_blocks_the_loop"], [])
+        self.assertEqual(from_env.returncode, 0, from_env.stderr)
+        self.assertEqual(bad_env.returncode, 1)
+        self.assertIn("AIOUNIT_BLOCKED_LOOP_THRESHOLD='x' is not a number", bad_env.stderr)
+        self.assertIn("[bad-blocked-loop-threshold]", bad_env.stderr)
+        self.assertEqual(bad_option.returncode, 2)
+        self.assertIn("--blocked-loop-threshold", bad_option.stderr)

@@ -29,3 +29,23 @@ class Leftovers(aiounit.AsyncTestCase):
         async with await asyncio.start_server(_ignore, "127.0.0.1", 0) as server:
             self.assertTrue(server.is_serving())
         await asyncio.sleep(0.3)  # waiting is not blocking
+
+
+class Several(aiounit.AsyncTestCase):
+    async def test_1_leaves_two_things(self):
+        socket.socket()  # the bug: dropped open
+        await asyncio.start_server(_ignore, "127.0.0.1", 0)  # and never closed
+
+    async def test_2_clean(self):
+        await asyncio.sleep(0)
+
+
+class TimedOut(aiounit.AsyncTestCase):
+    timeout = 0.3
+
+    async def test_1_blocks_past_its_limit(self):
+        while True:  # the bug: the loop never gets control back
+            pass
+
+    async def test_2_clean(self):
+        await asyncio.sleep(0)
