@@ -26,6 +26,11 @@ _monotonic: Final = time.monotonic
 # How many run-delay marks are kept per thread: at most one is taken per step, so the
 # last one taken before a long step began is still there when it ends.
 _MARKS: Final = 3
+#: How long the thread keeps polling with nothing to watch before it waits to be woken,
+#: and how often it polls then.
+_LINGER: Final = 1.0
+_IDLE_PAUSE: Final = 0.025
+_NEVER: Final = float("inf")
 
 
 class StepSample(NamedTuple):
@@ -181,11 +186,22 @@ class _Sampler:
         _forget_files()
 
     def _run(self) -> None:
+        unwatched_since: float | None = None
         while True:
             pause = self._look()
             if pause is not None:
+                unwatched_since = None
                 time.sleep(pause)
                 continue
+            # Between two tests nothing is watched for a moment: waking this thread for
+            # each test would cost every test a thread switch, so it lingers a little.
+            now = _monotonic()
+            if unwatched_since is None:
+                unwatched_since = now
+            if now - unwatched_since < _LINGER:
+                time.sleep(_IDLE_PAUSE)
+                continue
+            unwatched_since = None
             self._wake.clear()
             self._idle = True
             if self._timer is None:
@@ -199,14 +215,17 @@ class _Sampler:
         timer = self._timer
         if timer is None:
             return None
+        threshold = timer.threshold
+        if threshold == _NEVER:  # uninstalled, and not unwatched yet
+            return _IDLE_PAUSE
         start = timer.step
         self.mark(timer.native_id, start)
         if start is None:
-            return timer.threshold / 4
-        due = start + timer.threshold - _monotonic()
+            return threshold / 4
+        due = start + threshold - _monotonic()
         if due > 0:
             # Woken before it is due too, so that the next steps have a recent mark.
-            return min(due, timer.threshold / 4)
+            return min(due, threshold / 4)
         thread_id = getattr(timer.loop, "_thread_id", None)  # set while the loop runs
         sample = timer.sample
         if thread_id is not None and (sample is None or sample.start is not start):
@@ -214,7 +233,7 @@ class _Sampler:
             # Read again: if the step ended meanwhile, the frames are another's.
             if sample is not None and timer.step is start:
                 timer.sample = sample
-        return timer.threshold / 4
+        return threshold / 4
 
 
 #: The one sampler of the process.

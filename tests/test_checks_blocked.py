@@ -316,3 +316,26 @@ class VirtualTimeTests(unittest.TestCase):
         self.assertEqual(run.findings["test_1_sleeps_hours"], [])
         self.assertEqual(run.findings["test_2_sleeps_more_hours"], [])
         self.assertEqual(run.checks("test_3_blocks"), ["blocked-loop"])
+
+
+class SamplerTests(unittest.TestCase):
+    def test_a_timer_uninstalled_while_the_sampler_looks_does_not_end_the_sampler(self) -> None:
+        seen: dict[str, Any] = {}
+
+        class Case(aiounit.AsyncTestCase):
+            loop_factory = SELECTOR_LOOP
+
+            async def test_looks(self) -> None:
+                timer: Any = sampler.sampler._timer
+                threshold, timer.threshold = timer.threshold, float("inf")
+                try:  # what the sampler's thread sees if it read the timer just before
+                    seen["pause"] = sampler.sampler._look()
+                finally:
+                    timer.threshold = threshold
+
+            async def test_still_sampled(self) -> None:
+                time.sleep(BLOCK)
+
+        run = Recorded(Case)
+        self.assertLess(seen["pause"], 1.0)
+        self.assertIn("in test_still_sampled", run.message("test_still_sampled", "blocked-loop"))
