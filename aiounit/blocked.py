@@ -4,10 +4,10 @@ A step is what the loop runs between two polls of its selector: the ready callba
 task steps of one iteration. Timing it wraps two methods of the loop instance, its
 selector's ``select()`` and ``run_forever()`` (for the last step of a run); that costs a
 call and two clock reads per iteration. What a step is charged with is its wall-clock
-time less the time its thread waited for a CPU (see :mod:`aiounit.sampler`): on a loaded
-machine the kernel may leave a runnable thread off the CPU for tens of milliseconds, and
-that is not the test's doing. Blocking calls (``time.sleep``, blocking I/O) and
-computation still count in full.
+time less the time its thread waited for a CPU (:mod:`aiounit.cpu_wait`): on a loaded
+machine that waiting is not the test's doing. Blocking calls (``time.sleep``, blocking
+I/O) and computation count in full. Where a step blocked is read by the sampler thread
+(:mod:`aiounit.sampler`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from aiounit import cpu_wait
 from aiounit.hygiene import BLOCKED_LOOP_THRESHOLD_ENV
 from aiounit.origins import format_frames, is_internal
 from aiounit.sampler import StepSample, sampler
@@ -43,6 +44,8 @@ class StepTimer:
 
     __slots__ = (
         "_count",
+        "_cpu",
+        "_fresh",
         "_longest",
         "_monitor",
         "_real_run_forever",
@@ -62,6 +65,9 @@ class StepTimer:
         #: The loop timed, and the thread it runs in (the kernel's id for it).
         self.loop = loop
         self.native_id = threading.get_native_id()
+        self._cpu = cpu_wait.for_thread(self.native_id)
+        # A note of the thread's CPU waiting older than this is renewed when a step starts.
+        self._fresh = threshold / 4
         self._selector = selector
         # What is there now (the class's methods, or a virtual clock's hook) is called
         # through, and put back when the test ends.
@@ -125,7 +131,10 @@ class StepTimer:
         try:
             return self._real_select(timeout)
         finally:
-            self.step = _monotonic()
+            now = self.step = _monotonic()
+            cpu = self._cpu
+            if now - cpu.last > self._fresh:
+                cpu.note(now)
 
     def _run_forever(self) -> None:
         try:
@@ -141,7 +150,7 @@ class StepTimer:
     def _held(self, held: float, start: float) -> None:
         """A step ran past the threshold by the clock: report it unless it was the
         machine's load (its thread waiting for a CPU) that made it that long."""
-        waited = sampler.waited(self.native_id, start)
+        waited = self._cpu.since(start)
         own = held if waited is None else held - min(waited, held)
         if own <= self.threshold:
             return

@@ -1,15 +1,12 @@
-"""The blocked-loop sampler: a daemon thread that looks at a loop step running long.
+"""The blocked-loop sampler: a daemon thread that reads a loop's stack when a step runs long.
 
-It does two things for :mod:`aiounit.blocked`, both off the loop's thread so the loop
-pays nothing for them: it reads the loop thread's stack once a step passes the threshold
-(the line that blocks), and it notes now and then how long that thread has waited for a
-CPU so far (the run-queue delay the kernel counts), so a step can be measured without
-the time the machine gave to other processes.
+It looks at the running step of the watched timer once the step passes the threshold, off
+the loop's thread so the loop pays nothing for it: the stack it reads shows the line that
+blocks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -20,12 +17,9 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 if TYPE_CHECKING:
     from aiounit.blocked import StepTimer
 
-__all__ = ["StepSample", "run_delay", "sampler"]
+__all__ = ["StepSample", "sampler"]
 
 _monotonic: Final = time.monotonic
-# How many run-delay marks are kept per thread: at most one is taken per step, so the
-# last one taken before a long step began is still there when it ends.
-_MARKS: Final = 3
 #: How long the thread keeps polling with nothing to watch before it waits to be woken,
 #: and how often it polls then.
 _LINGER: Final = 1.0
@@ -40,42 +34,6 @@ class StepSample(NamedTuple):
     start: float
     frames: list[tuple[str, int, str, int]]
     handle: str
-
-
-# -- run-queue delay ------------------------------------------------------------------------
-# /proc/self/task/<tid>/schedstat holds three numbers for a thread: nanoseconds on a CPU,
-# nanoseconds spent runnable but waiting for a CPU, and time slices. The second is what a
-# loaded machine adds to a step's wall-clock time. One file is kept open per thread and
-# read with pread(), which costs a few microseconds: too much for every step, so only the
-# sampler reads it routinely, and the loop's thread only at the end of a step that ran long.
-_files: dict[int, int | None] = {}
-
-
-def run_delay(native_id: int) -> int | None:
-    """Nanoseconds thread ``native_id`` has waited for a CPU since it started, or None
-    where the system does not say (not Linux, or no scheduler statistics)."""
-    fd = _files.get(native_id, -1)
-    if fd == -1:
-        try:
-            fd = os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
-        except OSError:
-            fd = None
-        _files[native_id] = fd
-    if fd is None:
-        return None
-    try:
-        return int(os.pread(fd, 96, 0).split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _forget_files() -> None:
-    # A child's files name the parent's threads; they are reopened by thread id.
-    for fd in _files.values():
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    _files.clear()
 
 
 # -- stacks ------------------------------------------------------------------------------------
@@ -125,16 +83,9 @@ class _Sampler:
         self._thread: threading.Thread | None = None
         #: True while the thread waits for a timer to watch (or has not started).
         self._idle = True
-        # Per loop thread: (when, run delay) pairs, oldest first, and the step (by its
-        # start) the last one was taken in.
-        self._marks: dict[int, tuple[tuple[float, int], ...]] = {}
-        self._marked_step: dict[int, float | None] = {}
 
     def watch(self, timer: StepTimer) -> None:
         """Watch ``timer``'s steps (replacing any other)."""
-        if timer.native_id not in self._marks:
-            # The first timer of a thread: a mark to measure its first steps from.
-            self.mark(timer.native_id, None)
         self._timer = timer
         # Set before it is read here, and read after it is set in _run(): one of the
         # two threads sees the other's write, so the thread never sleeps on a timer.
@@ -153,37 +104,11 @@ class _Sampler:
         if self._timer is timer:
             self._timer = None
 
-    def mark(self, native_id: int, step: float | None) -> None:
-        """Note how long thread ``native_id`` has waited for a CPU so far; ``step`` is the
-        start of the step it runs now (None between steps): one mark per step is kept."""
-        if step is not None and self._marked_step.get(native_id, None) is step:
-            return
-        when = _monotonic()
-        delay = run_delay(native_id)
-        if delay is None:
-            return
-        self._marked_step[native_id] = step
-        self._marks[native_id] = (*self._marks.get(native_id, ()), (when, delay))[-_MARKS:]
-
-    def waited(self, native_id: int, start: float) -> float | None:
-        """Seconds thread ``native_id`` waited for a CPU from ``start`` until now, at most
-        (counted from the last mark before ``start``), or None when it cannot be told."""
-        now = run_delay(native_id)
-        if now is None:
-            return None
-        for when, delay in reversed(self._marks.get(native_id, ())):
-            if when <= start:
-                return max(0, now - delay) / 1e9
-        return None
-
     def forget_thread(self) -> None:
         """After fork(): the child has no sampler thread; the next watch starts one."""
         self._thread = None
         self._wake = threading.Event()
         self._idle = True
-        self._marks.clear()
-        self._marked_step.clear()
-        _forget_files()
 
     def _run(self) -> None:
         unwatched_since: float | None = None
@@ -219,13 +144,11 @@ class _Sampler:
         if threshold == _NEVER:  # uninstalled, and not unwatched yet
             return _IDLE_PAUSE
         start = timer.step
-        self.mark(timer.native_id, start)
         if start is None:
             return threshold / 4
         due = start + threshold - _monotonic()
         if due > 0:
-            # Woken before it is due too, so that the next steps have a recent mark.
-            return min(due, threshold / 4)
+            return due
         thread_id = getattr(timer.loop, "_thread_id", None)  # set while the loop runs
         sample = timer.sample
         if thread_id is not None and (sample is None or sample.start is not start):

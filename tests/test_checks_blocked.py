@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 import aiounit
-from aiounit import sampler
+from aiounit import cpu_wait, sampler
 from tests.support import Recorded, messages, outcomes, run_suite
 
 # Step timing wraps asyncio's selector loop: these classes run on it whatever
@@ -165,8 +165,8 @@ class LoadTests(unittest.TestCase):
     def waiting(self) -> dict[str, int]:
         """Patch the kernel's count with one the test moves (``counter["ns"]``)."""
         # It starts from the real count: marks taken before the patch stay lower bounds.
-        counter = {"ns": sampler.run_delay(threading.get_native_id()) or 0}
-        self.enterContext(mock.patch.object(sampler, "run_delay", lambda _: counter["ns"]))
+        counter = {"ns": cpu_wait.run_delay(threading.get_native_id()) or 0}
+        self.enterContext(mock.patch.object(cpu_wait, "run_delay", lambda _: counter["ns"]))
         return counter
 
     def test_a_step_slow_only_because_its_thread_waited_for_a_cpu_is_not_reported(self) -> None:
@@ -176,7 +176,7 @@ class LoadTests(unittest.TestCase):
             loop_factory = SELECTOR_LOOP
 
             async def test_1_preempted(self) -> None:
-                await asyncio.sleep(0.05)  # the sampler notes the count meanwhile
+                await asyncio.sleep(0.05)  # the next step starts with a fresh note of the count
                 counter["ns"] += int(10 * BLOCK * 1e9)  # all of the step was waiting
                 time.sleep(BLOCK)
 
@@ -213,7 +213,7 @@ class LoadTests(unittest.TestCase):
         self.assertIn("time.sleep(BLOCK)", text)
 
     def test_without_the_kernels_count_the_wall_clock_time_is_used(self) -> None:
-        self.enterContext(mock.patch.object(sampler, "run_delay", lambda native_id: None))
+        self.enterContext(mock.patch.object(cpu_wait, "run_delay", lambda native_id: None))
 
         class Case(aiounit.AsyncTestCase):
             loop_factory = SELECTOR_LOOP
@@ -226,7 +226,7 @@ class LoadTests(unittest.TestCase):
 
     def test_the_kernels_count_is_read_where_the_system_keeps_it(self) -> None:
         native_id = threading.get_native_id()
-        delay = sampler.run_delay(native_id)
+        delay = cpu_wait.run_delay(native_id)
         if os.path.exists(f"/proc/self/task/{native_id}/schedstat"):
             self.assertIsInstance(delay, int)
         else:
