@@ -36,9 +36,6 @@ class StepSample(NamedTuple):
     handle: str
 
 
-# -- stacks ------------------------------------------------------------------------------------
-
-
 def _step_sample(start: float, thread_id: int) -> StepSample | None:
     """What runs in ``thread_id`` now, or None when it is not inside a step of a loop."""
     frame: types.FrameType | None = sys._current_frames().get(thread_id)
