@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Literal, TypeVar
 from aiounit import interrupts
 from aiounit.clock import VirtualClock, method_mode, mode_for
 from aiounit.errors import ConfigurationError, LoopScopeError
-from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
+from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
 from aiounit.loops import LoopFactory
+from aiounit.monitor import TestMonitor
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
 from aiounit.threads import ThreadWatch
 from aiounit.timeouts import (
@@ -625,18 +626,35 @@ class AsyncTestCase(unittest.TestCase):
         return [] if watch is None else watch.stop()
 
     def _aiounit_report(self, findings: list[Finding]) -> None:
-        """Hand findings to a result that records them; fail the test for error ones."""
+        """Hand every finding to a result that records them, else warn of each one; then
+        fail the test once for the error ones.
+
+        Under ``-W error`` the first warning raises: it is caught and the remaining
+        findings are still warned of, and the test then fails once, naming them all.
+        """
+        job = self._aiounit_job
+        if job is not None and job.fired:
+            # The timeout's report shows the line that held the loop already.
+            findings = [finding for finding in findings if finding.check != "blocked-loop"]
         if not findings:
             return
         add_finding = getattr(self._aiounit_result, "add_finding", None)
+        raised: list[Finding] = []
         for finding in findings:
             if add_finding is not None:
                 add_finding(self, finding.as_record())
             elif finding.level == "warn":
-                warnings.warn(CheckWarning(str(finding)), stacklevel=2)
-        errors = [finding for finding in findings if finding.level == "error"]
-        if errors:
-            raise CheckError(errors)
+                try:
+                    warnings.warn(CheckWarning(str(finding)), stacklevel=2)
+                except CheckWarning:
+                    raised.append(finding)
+        if any(finding.level == "error" for finding in findings):
+            raise CheckError([f for f in findings if f.level == "error" or f in raised])
+        if len(raised) == 1:
+            raise CheckWarning(str(raised[0]))
+        if raised:
+            text = "\n\n".join(str(finding) for finding in raised)
+            raise CheckWarning(f"{len(raised)} checks found something:\n\n{text}\n")
 
     def _setupAsyncioRunner(self) -> None:
         assert self._asyncioRunner is None, "asyncio runner is already initialized"

@@ -94,6 +94,20 @@ def parse_checks(value: object) -> str:
     return text
 
 
+def parse_seconds(value: object) -> float:
+    """A duration: a number of seconds above 0."""
+    expected = "expected a number of seconds above 0"
+    if isinstance(value, bool):
+        raise ValueError(expected)
+    try:
+        number = float(value) if isinstance(value, int | float) else float(_text(value))
+    except ValueError:
+        raise ValueError(expected) from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(expected)
+    return number
+
+
 def parse_virtual_time(value: object) -> str:
     """Virtual time for the run: true or ``auto``, ``manual``, or false."""
     if isinstance(value, str) and value.strip().lower() in ("auto", "manual"):
@@ -159,6 +173,7 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("asyncio_mode", _choice("strict", "auto"), "strict"),
+        Key("blocked_loop_threshold", parse_seconds),
         Key("checks", parse_checks),
         Key("color", _choice("auto", "always", "never"), "auto"),
         Key("durations", parse_count),
@@ -206,6 +221,7 @@ class Settings:
     """
 
     asyncio_mode: str
+    blocked_loop_threshold: float | None
     checks: str | None
     color: str
     durations: int | None
@@ -403,7 +419,8 @@ def environment_for(settings: Settings) -> dict[str, str]:
 
     The loop, debug mode, time limit and check levels reach test cases through the
     environment: cases read ``AIOUNIT_LOOP``, ``AIOUNIT_LOOP_DEBUG``, ``AIOUNIT_TIMEOUT``,
-    ``AIOUNIT_CHECKS``, ``AIOUNIT_STRICT`` and ``AIOUNIT_VIRTUAL_TIME`` themselves.
+    ``AIOUNIT_CHECKS``, ``AIOUNIT_STRICT``, ``AIOUNIT_BLOCKED_LOOP_THRESHOLD`` and
+    ``AIOUNIT_VIRTUAL_TIME`` themselves.
     """
     variables: dict[str, str] = {}
     if settings.loop is not None:
@@ -415,6 +432,9 @@ def environment_for(settings: Settings) -> dict[str, str]:
         variables[KEYS["timeout"].env] = "none" if math.isinf(timeout) else f"{timeout:g}"
     if settings.checks:
         variables[KEYS["checks"].env] = settings.checks
+    if settings.blocked_loop_threshold is not None:
+        threshold = settings.blocked_loop_threshold
+        variables[KEYS["blocked_loop_threshold"].env] = f"{threshold:g}"
     if settings.strict:
         variables[KEYS["strict"].env] = "1"
     if settings.virtual_time is not None:

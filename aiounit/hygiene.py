@@ -1,32 +1,29 @@
-"""Post-test checks (hygiene): what a test left behind or let slip, each with a slug and a level."""
+"""Check settings: the checks, their levels and where each level comes from."""
 
 from __future__ import annotations
 
-import asyncio
-import linecache
 import os
-import sys
-import traceback
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from aiounit.errors import AiounitError, ConfigurationError
-from aiounit.stacks import describe_task
 
 __all__ = [
+    "BLOCKED_LOOP_THRESHOLD_ENV",
     "CHECKS_ENV",
+    "DEFAULT_BLOCKED_LOOP_THRESHOLD",
     "DEFAULT_LEVELS",
     "STRICT_ENV",
     "CheckError",
     "CheckWarning",
     "Finding",
     "Level",
-    "TestMonitor",
+    "blocked_loop_threshold",
     "checks",
     "levels_for",
 ]
+
 
 Level = Literal["error", "warn", "off"]
 _LEVELS: Final = ("error", "warn", "off")
@@ -36,16 +33,20 @@ DEFAULT_LEVELS: Final[Mapping[str, Level]] = {
     "loop-exception": "error",
     "unawaited-coroutine": "error",
     "leaked-task": "warn",
+    "unclosed-resource": "warn",
+    "blocked-loop": "warn",
     "leaked-thread": "warn",  # the check itself lives in aiounit.threads
 }
 #: Levels for the run, as ``slug=level`` pairs separated by commas.
 CHECKS_ENV: Final = "AIOUNIT_CHECKS"
 #: ``1`` makes every check an error, whatever else is set (``--strict``).
 STRICT_ENV: Final = "AIOUNIT_STRICT"
+#: Seconds one step of the loop may run before ``blocked-loop`` reports it.
+BLOCKED_LOOP_THRESHOLD_ENV: Final = "AIOUNIT_BLOCKED_LOOP_THRESHOLD"
+#: The ``blocked-loop`` threshold when the environment sets none: long enough that
+#: ordinary work in a step never reaches it, short enough to catch a blocking call.
+DEFAULT_BLOCKED_LOOP_THRESHOLD: Final = 0.1
 
-# How many frames of the creating code a coroutine remembers while a test runs: enough
-# to show the line that created it and its caller, cheap enough to leave on.
-_ORIGIN_DEPTH: Final = 3
 _ATTR: Final = "__aiounit_checks__"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -119,8 +120,23 @@ def checks(levels: Mapping[str, Level] | None = None, /, **by_name: Level) -> Ca
     return decorate
 
 
+def _environ(name: str) -> str | None:
+    """``os.environ.get(name)`` at a twentieth of its cost: settings are read per test.
+
+    For an unset variable os.environ.get() raises and catches a KeyError inside (a
+    microsecond); the dict it reads from answers directly.
+    """
+    data = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    decode = getattr(os.environ, "decodevalue", None)
+    if not isinstance(data, dict) or encode is None or decode is None:
+        return os.environ.get(name)
+    raw = data.get(encode(name))
+    return None if raw is None else str(decode(raw))
+
+
 def _from_environment() -> dict[str, Level]:
-    raw = os.environ.get(CHECKS_ENV, "").strip()
+    raw = (_environ(CHECKS_ENV) or "").strip()
     if not raw:
         return {}
     pairs: dict[str, str] = {}
@@ -149,153 +165,34 @@ def levels_for(method: object, class_levels: object, cls_name: str) -> dict[str,
             )
         levels.update(_validate(class_levels, f"{cls_name}.checks"))
     levels.update(getattr(method, _ATTR, {}))
-    if os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+    if (_environ(STRICT_ENV) or "").strip().lower() in ("1", "true", "yes", "on"):
         levels = dict.fromkeys(levels, "error")
     return levels
 
 
-# -- never-awaited coroutines ----------------------------------------------------------
-# CPython reports a coroutine that is destroyed without having run by calling
-# warnings._warn_unawaited_coroutine(); the monitor of the running test takes those
-# reports, so they are attached to the test that dropped the coroutine.
-_active: TestMonitor | None = None
-_original_unawaited: Callable[[Any], None] | None = None
+_threshold_setting: tuple[str | None, float] = (None, DEFAULT_BLOCKED_LOOP_THRESHOLD)
 
 
-def _on_unawaited(coro: Any) -> None:
-    monitor = _active
-    if monitor is None or monitor.levels["unawaited-coroutine"] == "off":
-        if _original_unawaited is not None:
-            _original_unawaited(coro)
-        return
-    monitor.unawaited(coro)
-
-
-def _hook_unawaited() -> None:
-    global _original_unawaited
-    current = getattr(warnings, "_warn_unawaited_coroutine", None)
-    if current is None or current is _on_unawaited:
-        return
-    _original_unawaited = current
-    warnings._warn_unawaited_coroutine = _on_unawaited  # type: ignore[attr-defined]
-
-
-_INTERNAL_DIRS: Final = (
-    os.path.dirname(asyncio.__file__) + os.sep,
-    os.path.dirname(__file__) + os.sep,
-)
-
-
-def _origin(coro: Any) -> str:
-    origin = getattr(coro, "cr_origin", None) or ()
-    # asyncio's and aiounit's own frames say nothing about where the user's code is.
-    lines = []
-    for filename, lineno, name in origin:
-        if filename.startswith(_INTERNAL_DIRS):
-            continue
-        source = linecache.getline(filename, lineno).strip()
-        where = f'  File "{filename}", line {lineno}, in {name}'
-        lines.append(f"{where}\n    {source}" if source else where)
-    if not lines:
-        return ""
-    return "\nCreated at (most recent call last):\n" + "\n".join(reversed(lines))
-
-
-class TestMonitor:
-    """Watches one test's loop from its start to its end and collects findings.
-
-    ``owned`` returns the tasks that belong to the test (all of a per-test loop's; on a
-    class loop, those created in the test's context).
-    """
-
-    __test__ = False  # not a test class, whatever pytest's name patterns say
-
-    def __init__(
-        self,
-        test_id: str,
-        loop: asyncio.AbstractEventLoop,
-        levels: dict[str, Level],
-        owned: Callable[[], set[asyncio.Task[Any]]],
-    ) -> None:
-        self.test_id = test_id
-        self.loop = loop
-        self.levels = levels
-        self._owned = owned
-        self.findings: list[Finding] = []
-        self._previous_handler: Any = None
-        self._previous_depth = 0
-        self._stopped = False
-
-    def start(self) -> None:
-        """Begin watching: take the loop's exception handler and track coroutine origins."""
-        global _active
-        if self.levels["loop-exception"] != "off":
-            self._previous_handler = self.loop.get_exception_handler()
-            self.loop.set_exception_handler(self._on_loop_exception)
-        if self.levels["unawaited-coroutine"] != "off":
-            _hook_unawaited()
-            self._previous_depth = sys.get_coroutine_origin_tracking_depth()
-            sys.set_coroutine_origin_tracking_depth(max(_ORIGIN_DEPTH, self._previous_depth))
-        _active = self
-
-    def before_teardown_of_loop(self) -> None:
-        """Record the test's tasks that are still pending (they are cancelled next)."""
-        if self.levels["leaked-task"] == "off":
-            return
-        for task in sorted(self._owned(), key=lambda t: t.get_name()):
-            if task.done():
-                continue
-            self._add(
-                "leaked-task",
-                f"{self.test_id} left a task running; it is cancelled now. "
-                f"{describe_task(task)}{_origin(task.get_coro())}\nAwait it, cancel it in "
-                "a cleanup, or keep it in a TaskGroup the test exits",
+def blocked_loop_threshold() -> float:
+    """Seconds one step may hold the loop: ``AIOUNIT_BLOCKED_LOOP_THRESHOLD``, else 0.1."""
+    global _threshold_setting
+    raw = _environ(BLOCKED_LOOP_THRESHOLD_ENV)
+    cached, value = _threshold_setting
+    if raw == cached:
+        return value
+    if raw is None or not raw.strip():
+        value = DEFAULT_BLOCKED_LOOP_THRESHOLD
+    else:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise ConfigurationError(
+                f"environment variable {BLOCKED_LOOP_THRESHOLD_ENV}={raw!r} is not a number "
+                "of seconds above 0. Set it to how long one step of the loop may run, e.g. "
+                f"0.25, or turn the check off with {CHECKS_ENV}=blocked-loop=off",
+                slug="bad-blocked-loop-threshold",
             )
-
-    def stop(self) -> list[Finding]:
-        """Stop watching (the loop may be closed by now) and return what was found."""
-        global _active
-        if self._stopped:
-            return self.findings
-        self._stopped = True
-        if _active is self:
-            _active = None
-        if self.levels["unawaited-coroutine"] != "off":
-            sys.set_coroutine_origin_tracking_depth(self._previous_depth)
-        if (
-            self.levels["loop-exception"] != "off"
-            and not self.loop.is_closed()
-            and self.loop.get_exception_handler() == self._on_loop_exception
-        ):
-            self.loop.set_exception_handler(self._previous_handler)
-        return self.findings
-
-    def _add(self, check: str, message: str) -> None:
-        self.findings.append(Finding(check, self.levels[check], message))
-
-    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        parts = [f"{self.test_id}: {context.get('message', 'an exception reached the loop')}"]
-        for key in ("task", "future", "handle"):
-            if key in context:
-                obj = context[key]
-                parts.append(
-                    describe_task(obj) if isinstance(obj, asyncio.Task) else f"{key}: {obj!r}"
-                )
-        exc = context.get("exception")
-        if exc is not None:
-            parts.append("".join(traceback.format_exception(exc)).rstrip())
-        parts.append(
-            "Nothing awaited this error, so the test would have passed without it. Await "
-            "the task (or gather it), or handle the error where it is raised"
-        )
-        self._add("loop-exception", "\n".join(parts))
-
-    def unawaited(self, coro: Any) -> None:
-        """Record a coroutine destroyed without ever being awaited."""
-        name = getattr(coro, "__qualname__", repr(coro))
-        self._add(
-            "unawaited-coroutine",
-            f"{self.test_id}: coroutine {name}() was created but never awaited, so its "
-            f"code never ran.{_origin(coro)}\nAdd `await`, or pass it to "
-            "asyncio.create_task() if it should run in the background",
-        )
+    _threshold_setting = (raw, value)
+    return value

@@ -50,6 +50,7 @@ class TestProgram(unittest.TestProgram):
     timeout: float | None = None
     checks: str | None = None
     strict: bool | None = None
+    blocked_loop_threshold: float | None = None
     virtual_time: str | None = None
     junit_xml: str | None = None
     json_report: str | None = None
@@ -171,6 +172,7 @@ class TestProgram(unittest.TestProgram):
     def _aiounit_resolve_settings(self) -> None:
         cli = {
             "asyncio_mode": self.asyncio_mode,
+            "blocked_loop_threshold": self.blocked_loop_threshold,
             "checks": self.checks,
             "color": self.color,
             "durations": self.durations,

@@ -189,7 +189,15 @@ def parent_parser(
         help="Levels of post-test checks for tests that set none, as check=level pairs "
         "(error, warn or off) separated by commas, e.g. leaked-task=error; tests see it "
         "as AIOUNIT_CHECKS (default: loop-exception=error, unawaited-coroutine=error, "
-        "leaked-task=warn, leaked-thread=warn)",
+        "leaked-task=warn, unclosed-resource=warn, blocked-loop=warn, leaked-thread=warn)",
+    )
+    running.add_argument(
+        "--blocked-loop-threshold",
+        type=option_type(config.parse_seconds),
+        default=None,
+        metavar="SECONDS",
+        help="How long one step of the event loop may run before the blocked-loop check "
+        "reports it; tests see it as AIOUNIT_BLOCKED_LOOP_THRESHOLD (default: 0.1)",
     )
     running.add_argument(
         "--strict",

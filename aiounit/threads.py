@@ -170,7 +170,9 @@ class ThreadWatch:
             return []
         self._stopped = True
         threads, self._threads = self._threads, []
-        candidates = [t for t in threads if t.is_alive() and not _idle_worker(t)]
+        candidates = [
+            t for t in threads if t.is_alive() and not _idle_worker(t) and not _follower(t)
+        ]
         if not candidates:
             return []
         if self.level != "off":
@@ -180,8 +182,6 @@ class ThreadWatch:
         left = [t for t in candidates if t.is_alive() and not _idle_worker(t)]
         findings = []
         for thread in left:
-            if _executor_shutdown_helper(thread):
-                continue
             if not thread.daemon:
                 exit_guard.abandon(thread, self.test_id, _describer(thread), self.result)
             if self.level != "off":
@@ -338,13 +338,16 @@ def _executor_job(thread: threading.Thread) -> Any:
     return getattr(item, "fn", None)
 
 
-def _executor_shutdown_helper(thread: threading.Thread) -> bool:
-    # asyncio shuts its default executor down from a helper thread; when a worker is
-    # stuck, that helper waits for it. The worker is the finding, and the one that
-    # counts at exit: the helper ends when the worker does.
+def _follower(thread: threading.Thread) -> bool:
+    # asyncio's own helper threads wait on something else the test left, which is the
+    # finding and the one that counts at exit; each helper ends when that thing does.
+    # - The default executor's shutdown helper waits for a stuck worker.
+    # - A child watcher's waitpid thread (3.11, and where pidfd is missing) waits for a
+    #   subprocess the test never waited for: unclosed-resource names the subprocess.
     target = getattr(thread, "_target", None)
     if target is shut_down_executor:
         return True
-    return getattr(target, "__name__", None) == "_do_shutdown" and isinstance(
-        getattr(target, "__self__", None), asyncio.AbstractEventLoop
-    )
+    name = getattr(target, "__name__", None)
+    if name == "_do_shutdown":
+        return isinstance(getattr(target, "__self__", None), asyncio.AbstractEventLoop)
+    return name == "_do_waitpid" and getattr(target, "__module__", "").startswith("asyncio")

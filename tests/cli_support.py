@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -107,3 +109,45 @@ def split_summary(stderr: str) -> tuple[str, str]:
     """The report without aiounit's last line, and that line."""
     body, _, last = stderr.rstrip("\n").rpartition("\n")
     return body + "\n", last
+
+
+class ExampleRun(NamedTuple):
+    """What a run on a copy of an example project gave: the process and its JSON report."""
+
+    process: subprocess.CompletedProcess[str]
+    #: The ``--json`` report (``python -m aiounit`` runs only), else None.
+    report: dict[str, Any] | None
+
+    @property
+    def stderr(self) -> str:
+        """The run's standard error: the progress lines and the report."""
+        return self.process.stderr
+
+    @property
+    def returncode(self) -> int:
+        """The run's exit status."""
+        return self.process.returncode
+
+    def findings(self) -> dict[str, list[str]]:
+        """The slugs of each test's findings in the JSON report, by ``Class.method``."""
+        assert self.report is not None, "the run wrote no JSON report"
+        return {
+            ".".join(record["id"].split(".")[-2:]): [f["check"] for f in record["findings"]]
+            for record in self.report["tests"]
+        }
+
+
+def run_example(
+    name: str, module: str, *args: str, env: Mapping[str, str] | None = None
+) -> ExampleRun:
+    """Run ``python -W error -m <module> <args>`` on a fresh copy of example ``name``.
+
+    A ``python -m aiounit`` run also writes a JSON report, which is read back.
+    """
+    with example(name) as path:
+        if module != "aiounit":
+            return ExampleRun(run(module, *args, cwd=path, env=env), None)
+        process = run(module, *args, "--json", "report.json", cwd=path, env=env)
+        report_path = path / "report.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        return ExampleRun(process, report)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import unittest
+import warnings
 from collections.abc import Iterable
+
+from aiounit.result import TestResult
 
 
 def run_suite(*tests: unittest.TestCase | type[unittest.TestCase]) -> unittest.TestResult:
@@ -47,3 +50,31 @@ def _name(test: unittest.TestCase) -> str:
 def messages(rows: Iterable[tuple[unittest.TestCase, str]]) -> str:
     """All the traceback texts of ``result.errors`` or ``result.failures``, joined."""
     return "\n".join(text for _, text in rows)
+
+
+class Recorded:
+    """What an inner run recorded: each test's outcome and findings, by method name."""
+
+    def __init__(self, *tests: unittest.TestCase | type[unittest.TestCase]) -> None:
+        suite = unittest.TestSuite()
+        for item in tests:
+            if isinstance(item, type):
+                suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
+            else:
+                suite.addTest(item)
+        self.result = TestResult()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # findings are recorded, never warned
+            suite.run(self.result)
+        records = {record.id.rsplit(".", 1)[1]: record for record in self.result.records}
+        self.outcomes = {name: record.outcome for name, record in records.items()}
+        self.findings = {name: record.findings for name, record in records.items()}
+
+    def checks(self, name: str) -> list[str]:
+        """The slugs of the findings of test ``name``, in order."""
+        return [finding["check"] for finding in self.findings[name]]
+
+    def message(self, name: str, check: str) -> str:
+        """The message of the one finding of ``check`` on test ``name``."""
+        [message] = [f["message"] for f in self.findings[name] if f["check"] == check]
+        return str(message)
