@@ -18,7 +18,7 @@ from aiounit import interrupts
 from aiounit.clock import VirtualClock, method_mode, mode_for
 from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
-from aiounit.loops import LoopFactory
+from aiounit.loops import LoopFactory, resolve_loop_factory
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
 from aiounit.timeouts import (
     LoopBlockedInterrupt,
@@ -380,7 +380,7 @@ class AsyncTestCase(unittest.TestCase):
         if factory is None and virtual is not None and (own_setting or method_mode(method)):
             # The class asked for virtual time itself, which only asyncio's loop can give:
             # that wins over the run's default loop (AIOUNIT_LOOP=uvloop, say).
-            factory = asyncio.new_event_loop
+            factory = resolve_loop_factory("asyncio")
         return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
 
     def __init__(self, methodName: str = "runTest") -> None:

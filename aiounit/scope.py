@@ -215,16 +215,29 @@ class LoopScope:
             if not closed_by_test:
                 leftovers = asyncio.all_tasks(loop)
                 self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
-                if getattr(loop, "_ready", _MISSING):
-                    # Callbacks are waiting (a transport closed by a sync cleanup still
-                    # has to run its connection_lost): give them one turn of the loop.
-                    self._run_step(loop, asyncio.sleep(0))
-                if getattr(loop, "_asyncgens", _MISSING):
-                    self._run_step(loop, loop.shutdown_asyncgens())
-                if getattr(loop, "_default_executor", _MISSING) is not None:
-                    self._run_step(loop, shutdown_default_executor(loop))
+                ready = getattr(loop, "_ready", _MISSING)
+                asyncgens = getattr(loop, "_asyncgens", _MISSING)
+                executor = getattr(loop, "_default_executor", _MISSING)
+                if ready is _MISSING or asyncgens is _MISSING or executor is _MISSING:
+                    # A loop that does not show what it holds (uvloop) gets every step,
+                    # in one run: each run of such a loop has a fixed cost of its own
+                    # (uvloop sets up its signal wake-up socket for every run).
+                    self._run_step(loop, _shut_down(loop))
+                else:
+                    if ready:
+                        # Callbacks are waiting (a transport closed by a sync cleanup
+                        # still has to run its connection_lost): give them a turn.
+                        self._run_step(loop, asyncio.sleep(0))
+                    if asyncgens:
+                        self._run_step(loop, loop.shutdown_asyncgens())
+                    if executor is not None:
+                        self._run_step(loop, shutdown_default_executor(loop))
         finally:
             try:
+                if self.clock is not None:
+                    # Before close(): a selector left with the clock's hook on it could
+                    # not be handed on to the next loop (see aiounit.loops).
+                    self.clock.uninstall()
                 if not loop.is_closed():
                     loop.close()
             finally:
@@ -318,6 +331,16 @@ def _drop_asyncio_frames(exc: BaseException) -> None:
         tb = tb.tb_next
     if tb is not None and tb is not exc.__traceback__:
         exc.__traceback__ = tb
+
+
+async def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    # The shutdown steps of asyncio.Runner.close(), in order, as one task. A step that
+    # fails does not keep the later ones from running; the first error is raised.
+    try:
+        await asyncio.sleep(0)  # one turn for callbacks already scheduled
+        await loop.shutdown_asyncgens()
+    finally:
+        await shutdown_default_executor(loop)
 
 
 def _stopped_early() -> bool:
