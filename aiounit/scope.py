@@ -8,7 +8,7 @@ import contextvars
 import os
 import sys
 from collections.abc import Awaitable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aiounit._compat import (
     CurrentLoopState,
@@ -83,6 +83,9 @@ class LoopScope:
         #: The task of the step running now (a hook, the test, a shutdown step): what a
         #: timeout cancels.
         self.current_task: asyncio.Task[Any] | None = None
+        # Counts the steps run, so a list of tasks can tell whether it is still current.
+        self._steps = 0
+        self._listed: _Listed | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -125,7 +128,9 @@ class LoopScope:
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
         """Every unfinished task of the loop: on a loop of its own, a test owns them all."""
         loop = self._loop
-        return set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+        tasks = set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+        self._listed = _Listed(self._steps, tasks)
+        return tasks
 
     def make_current(self) -> None:
         """Make the loop the thread's current loop again (a test may have changed it)."""
@@ -148,6 +153,7 @@ class LoopScope:
         coro: Awaitable[T],
         context: contextvars.Context | None = None,
     ) -> T:
+        self._steps += 1
         task = loop.create_task(as_coroutine(coro), context=context)
         self.current_task = task
         try:
@@ -213,7 +219,9 @@ class LoopScope:
         closed_by_test = loop.is_closed()
         try:
             if not closed_by_test:
-                leftovers = asyncio.all_tasks(loop)
+                leftovers = _still_current(self._listed, self._steps)
+                if leftovers is None:
+                    leftovers = asyncio.all_tasks(loop)
                 self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
                 ready = getattr(loop, "_ready", _MISSING)
                 asyncgens = getattr(loop, "_asyncgens", _MISSING)
@@ -260,6 +268,7 @@ class BorrowedScope:
         self._owner = owner
         self._mark = object()
         self._started = False
+        self._listed: _Listed | None = None
         context.run(_TEST_MARK.set, self._mark)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -297,7 +306,10 @@ class BorrowedScope:
         loop = self._owner.get_loop()
         if loop.is_closed():
             return
-        self._owner.cancel_tasks(self.owned_tasks(), "tasks the test left running")
+        leftovers = _still_current(self._listed, self._owner._steps)
+        if leftovers is None:
+            leftovers = self.owned_tasks()
+        self._owner.cancel_tasks(leftovers, "tasks the test left running")
 
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
         """The unfinished tasks created in this test's context."""
@@ -305,7 +317,9 @@ class BorrowedScope:
         if loop is None or loop.is_closed():
             return set()
         mark = self._mark
-        return {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+        tasks = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+        self._listed = _Listed(self._owner._steps, tasks)
+        return tasks
 
 
 _CLOSED_BY_TEST = (
@@ -347,6 +361,22 @@ def _stopped_early() -> bool:
     # run_until_complete() says so with this RuntimeError when loop.stop() ended it.
     exc = sys.exc_info()[1]
     return isinstance(exc, RuntimeError) and "stopped before Future completed" in str(exc)
+
+
+class _Listed(NamedTuple):
+    """The tasks owned_tasks() found, and the number of steps run by then."""
+
+    steps: int
+    tasks: set[asyncio.Task[Any]]
+
+
+def _still_current(listed: _Listed | None, steps: int) -> set[asyncio.Task[Any]] | None:
+    # The post-test checks list the test's tasks just before its scope closes, with only
+    # aiounit's code in between: closing reuses that list rather than scanning every
+    # task again, unless a step has run on the loop since.
+    if listed is None or listed.steps != steps:
+        return None
+    return listed.tasks
 
 
 def _marked(task: asyncio.Task[Any], mark: object) -> bool:
