@@ -8,7 +8,7 @@ import contextvars
 import os
 import sys
 from collections.abc import Awaitable, Coroutine
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from aiounit._compat import (
     CurrentLoopState,
@@ -129,7 +129,7 @@ class LoopScope:
         """Every unfinished task of the loop: on a loop of its own, a test owns them all."""
         loop = self._loop
         tasks = set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
-        self._listed = _Listed(self._steps, tasks)
+        self._listed = (self._steps, tasks)
         return tasks
 
     def make_current(self) -> None:
@@ -318,7 +318,7 @@ class BorrowedScope:
             return set()
         mark = self._mark
         tasks = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
-        self._listed = _Listed(self._owner._steps, tasks)
+        self._listed = (self._owner._steps, tasks)
         return tasks
 
 
@@ -363,20 +363,17 @@ def _stopped_early() -> bool:
     return isinstance(exc, RuntimeError) and "stopped before Future completed" in str(exc)
 
 
-class _Listed(NamedTuple):
-    """The tasks owned_tasks() found, and the number of steps run by then."""
-
-    steps: int
-    tasks: set[asyncio.Task[Any]]
+# What owned_tasks() found, and the number of steps run by then.
+_Listed = tuple[int, set[asyncio.Task[Any]]]
 
 
 def _still_current(listed: _Listed | None, steps: int) -> set[asyncio.Task[Any]] | None:
     # The post-test checks list the test's tasks just before its scope closes, with only
     # aiounit's code in between: closing reuses that list rather than scanning every
     # task again, unless a step has run on the loop since.
-    if listed is None or listed.steps != steps:
+    if listed is None or listed[0] != steps:
         return None
-    return listed.tasks
+    return listed[1]
 
 
 def _marked(task: asyncio.Task[Any], mark: object) -> bool:
