@@ -9,13 +9,13 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "PY312",
     "CurrentLoopState",
     "call_before_thread_join",
+    "custom_policy_installed",
     "shut_down_executor",
     "shutdown_default_executor",
     "task_context",
@@ -124,7 +124,12 @@ def _existing_policy() -> Any:
     return getattr(asyncio.events, "_event_loop_policy", None)
 
 
-@dataclass(frozen=True)
+def custom_policy_installed() -> bool:
+    """Whether the suite installed an event loop policy of its own (deprecated from 3.14)."""
+    policy = _existing_policy()
+    return policy is not None and type(policy) is not _default_policy_type()
+
+
 class CurrentLoopState:
     """The thread's "current event loop" before a scope made its own loop current.
 
@@ -133,9 +138,16 @@ class CurrentLoopState:
     (the stdlib test case leaves it raising, which breaks later sync tests).
     """
 
-    policy: Any
-    loop: asyncio.AbstractEventLoop | None
-    set_called: bool | None
+    # A plain class rather than a dataclass: building a dataclass at import costs more
+    # than the rest of this module, and every test run imports it.
+    __slots__ = ("loop", "policy", "set_called")
+
+    def __init__(
+        self, policy: Any, loop: asyncio.AbstractEventLoop | None, set_called: bool | None
+    ) -> None:
+        self.policy = policy
+        self.loop = loop
+        self.set_called = set_called
 
     @classmethod
     def capture(cls) -> CurrentLoopState:

@@ -18,7 +18,7 @@ from aiounit import interrupts
 from aiounit.clock import VirtualClock, method_mode, mode_for
 from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
-from aiounit.loops import LoopFactory
+from aiounit.loops import LoopFactory, resolve_loop_factory
 from aiounit.monitor import TestMonitor
 from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
 from aiounit.threads import ThreadWatch
@@ -382,7 +382,7 @@ class AsyncTestCase(unittest.TestCase):
         if factory is None and virtual is not None and (own_setting or method_mode(method)):
             # The class asked for virtual time itself, which only asyncio's loop can give:
             # that wins over the run's default loop (AIOUNIT_LOOP=uvloop, say).
-            factory = asyncio.new_event_loop
+            factory = resolve_loop_factory("asyncio")
         return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
 
     def __init__(self, methodName: str = "runTest") -> None:
@@ -509,8 +509,11 @@ class AsyncTestCase(unittest.TestCase):
                 slug="virtual-time-needs-class-setting",
             )
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
-        self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
-        self._aiounit_monitor.start()
+        monitor = self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
+        monitor.start()
+        before_close = getattr(runner, "call_before_close", None)
+        if before_close is not None:  # the test's own loop: its steps are timed to the end
+            before_close(monitor.stop_timing)
         self._aiounit_threads = ThreadWatch(test_id, levels["leaked-thread"], self._aiounit_result)
         self._aiounit_threads.start()
         if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing

@@ -192,13 +192,14 @@ KEYS: dict[str, Key] = {
 _PATH_KEYS = frozenset({"json", "junit_xml"})
 
 # Lines that can open aiounit's table: [tool.aiounit], or aiounit = {...} /
-# aiounit.key = ... under [tool], or tool.aiounit.key = ... at the top level.
-_PYPROJECT_TABLE = re.compile(
+# aiounit.key = ... under [tool], or tool.aiounit.key = ... at the top level. Patterns
+# compiled on first use (re caches them), not at import: `import aiounit` in a test module
+# under `python -m unittest` never reads a config file.
+_PYPROJECT_TABLE = (
     r"""^[ \t]*(\[[ \t]*["']?tool["']?[ \t]*\.[ \t]*["']?aiounit"""
-    r"""|(["']?tool["']?[ \t]*\.[ \t]*)?["']?aiounit["']?[ \t]*[.=])""",
-    re.MULTILINE,
+    r"""|(["']?tool["']?[ \t]*\.[ \t]*)?["']?aiounit["']?[ \t]*[.=])"""
 )
-_SETUP_CFG_SECTION = re.compile(r"^[ \t]*\[[ \t]*aiounit[ \t]*\]", re.MULTILINE)
+_SETUP_CFG_SECTION = r"^[ \t]*\[[ \t]*aiounit[ \t]*\]"
 
 
 class ConfigFile:
@@ -293,7 +294,7 @@ def _read_pyproject(path: str) -> ConfigFile | None:
     text = _read_text(path)
     # Importing tomllib costs more than running a small suite: skip files that cannot
     # have the table (most name aiounit only as a dependency).
-    if text is None or not _PYPROJECT_TABLE.search(text):
+    if text is None or not re.search(_PYPROJECT_TABLE, text, re.MULTILINE):
         return None
     import tomllib
 
@@ -319,7 +320,7 @@ def _read_pyproject(path: str) -> ConfigFile | None:
 
 def _read_setup_cfg(path: str) -> ConfigFile | None:
     text = _read_text(path)
-    if text is None or not _SETUP_CFG_SECTION.search(text):
+    if text is None or not re.search(_SETUP_CFG_SECTION, text, re.MULTILINE):
         return None
     import configparser
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import importlib
 import os
+import selectors
+import socket
 import sys
 from collections.abc import Callable
+from typing import Any
 
+from aiounit._compat import custom_policy_installed
 from aiounit.errors import LoopFactoryError
 
 __all__ = [
@@ -28,12 +34,130 @@ LOOP_DEBUG_ENV = "AIOUNIT_LOOP_DEBUG"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+# The usual spellings, answered without normalising them (read for every loop made).
+_FLAGS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
 def _asyncio_loop() -> asyncio.AbstractEventLoop:
     # new_event_loop() keeps working for suites that install a loop policy of their own,
     # as they could with IsolatedAsyncioTestCase; aiounit itself never sets a policy.
-    return asyncio.new_event_loop()
+    if not _REUSE or custom_policy_installed():
+        return asyncio.new_event_loop()
+    return _ReusingSelectorEventLoop()
+
+
+# -- reusing the OS plumbing of closed loops ---------------------------------------------
+# Making an asyncio loop costs an epoll instance and a socket pair (the "self-pipe" that
+# wakes it from other threads and signal handlers); closing it, their unregistering and
+# closing. That is most of a fresh loop's cost per test. A closed loop with nothing
+# registered but its self-pipe hands both to the next loop instead: the loop object, its
+# callbacks, timers, tasks, executor and handlers are all new, only empty kernel objects
+# are reused. Anything that could carry state disqualifies them (another registration,
+# signal handlers, an instance attribute patched onto the selector, unread wake-up bytes
+# that cannot be drained), and then the loop closes them as asyncio does.
+
+# (selector, reading end, writing end, the selector's attribute names when it was new)
+_Spare = tuple[selectors.BaseSelector, socket.socket, socket.socket, frozenset[str]]
+_spares: list[_Spare] = []
+# A loop per test needs one; a class loop open during per-test loops of another class,
+# or loops in threads, a few more. The rest are closed.
+_MAX_SPARES = 4
+
+
+def _close_spares() -> None:
+    while _spares:
+        selector, ssock, csock, _ = _spares.pop()
+        for closable in (ssock, csock, selector):
+            with contextlib.suppress(OSError):
+                closable.close()
+
+
+# Closed at exit, so that no socket is reported as unclosed; dropped in a forked child,
+# whose copy of an epoll instance would still be shared with its parent.
+atexit.register(_close_spares)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_spares)
+
+
+def _drain(sock: socket.socket) -> bool:
+    """Read every pending wake-up byte; False if the socket is no longer usable."""
+    while True:
+        try:
+            if not sock.recv(4096):
+                return False  # the other end was closed
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+
+
+class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop that takes its selector and self-pipe from a closed one.
+
+    Only made where the selector loop is asyncio's default (not on Windows).
+    """
+
+    # The private attributes of asyncio's selector loop used here (_selector, _ssock,
+    # _csock, _internal_fds, _signal_handlers, _add_reader, _read_from_self) are the same
+    # from 3.11 to 3.14; they are reached through `this: Any`, as typeshed has none.
+
+    def __init__(self) -> None:
+        try:
+            spare: _Spare | None = _spares.pop()  # atomic: loops may be made in threads
+        except IndexError:
+            spare = None
+        self._aiounit_spare = spare
+        super().__init__(spare[0] if spare is not None else None)
+        this: Any = self
+        self._aiounit_fresh_attrs = (
+            spare[3] if spare is not None else frozenset(vars(this._selector))
+        )
+
+    def _make_self_pipe(self) -> None:
+        this: Any = self
+        spare = self._aiounit_spare
+        if spare is None:
+            base: Any = super()
+            base._make_self_pipe()
+            return
+        self._aiounit_spare = None
+        this._ssock, this._csock = spare[1], spare[2]
+        this._internal_fds += 1
+        # The key is still registered, with no handler: this only sets the handler.
+        this._add_reader(this._ssock.fileno(), this._read_from_self)
+
+    def _close_self_pipe(self) -> None:
+        if not self._aiounit_give_back():
+            base: Any = super()
+            base._close_self_pipe()
+
+    def _aiounit_give_back(self) -> bool:
+        this: Any = self
+        selector: Any = this._selector
+        ssock: socket.socket | None = this._ssock
+        csock: socket.socket | None = this._csock
+        if len(_spares) >= _MAX_SPARES or selector is None or ssock is None or csock is None:
+            return False
+        fd = ssock.fileno()
+        registered = selector.get_map()
+        if (
+            len(registered) != 1
+            or fd not in registered
+            or this._signal_handlers
+            or frozenset(vars(selector)) != self._aiounit_fresh_attrs
+            or not _drain(ssock)
+        ):
+            return False
+        # Forget this loop's handler (it would keep the loop alive), not the key.
+        selector.modify(fd, selectors.EVENT_READ, (None, None))
+        this._ssock = this._csock = None
+        this._internal_fds -= 1
+        this._selector = None  # so close() does not close it: it is handed on
+        _spares.append((selector, ssock, csock, self._aiounit_fresh_attrs))
+        return True
+
+
+_REUSE = sys.platform != "win32"  # the default loop there is the proactor
 
 
 def _uvloop_factory() -> LoopFactory:
@@ -120,6 +244,9 @@ def _flag(name: str) -> bool | None:
     value = os.environ.get(name)
     if value is None:
         return None
+    known = _FLAGS.get(value)
+    if known is not None:
+        return known
     lowered = value.strip().lower()
     if lowered in _TRUE:
         return True

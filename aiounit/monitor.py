@@ -118,6 +118,16 @@ class TestMonitor:
         if self._resources is not None:
             self._resources.check_loop()
 
+    def stop_timing(self) -> None:
+        """Stop timing the loop's steps and take the timer's hooks off the loop.
+
+        Done by :meth:`stop` at the latest; a loop scope does it just before closing the
+        loop, so that the loop's selector can be handed on.
+        """
+        steps, self._steps = self._steps, None
+        if steps is not None:
+            steps.uninstall()
+
     def stop(self) -> list[Finding]:
         """Stop watching (the loop may be closed by now) and return what was found."""
         global _active
@@ -128,9 +138,7 @@ class TestMonitor:
             _active = None
         if not self._started:
             return self.findings
-        steps, self._steps = self._steps, None
-        if steps is not None:
-            steps.uninstall()
+        self.stop_timing()
         resources, self._resources = self._resources, None
         if resources is not None:
             resources.stop()

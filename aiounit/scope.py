@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 import os
 import sys
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiounit._compat import (
@@ -83,6 +83,10 @@ class LoopScope:
         #: The task of the step running now (a hook, the test, a shutdown step): what a
         #: timeout cancels.
         self.current_task: asyncio.Task[Any] | None = None
+        # Counts the steps run, so a list of tasks can tell whether it is still current.
+        self._steps = 0
+        self._listed: _Listed | None = None
+        self._before_close: list[Callable[[], object]] = []
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -110,6 +114,7 @@ class LoopScope:
         if self._virtual is not None:
             try:
                 self.clock = install_virtual_time(loop, mode=self._virtual)
+                self._before_close.append(self.clock.uninstall)
             except BaseException:
                 loop.close()  # uvloop, for one: its clock cannot be replaced
                 previous.restore()
@@ -125,7 +130,9 @@ class LoopScope:
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
         """Every unfinished task of the loop: on a loop of its own, a test owns them all."""
         loop = self._loop
-        return set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+        tasks = set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+        self._listed = (self._steps, tasks)
+        return tasks
 
     def make_current(self) -> None:
         """Make the loop the thread's current loop again (a test may have changed it)."""
@@ -148,6 +155,7 @@ class LoopScope:
         coro: Awaitable[T],
         context: contextvars.Context | None = None,
     ) -> T:
+        self._steps += 1
         task = loop.create_task(as_coroutine(coro), context=context)
         self.current_task = task
         try:
@@ -198,6 +206,26 @@ class LoopScope:
                     }
                 )
 
+    def call_before_close(self, callback: Callable[[], object]) -> None:
+        """Have ``callback`` take its hooks off the loop just before the loop closes.
+
+        Callbacks run last in, first out, after the loop's shutdown steps, and also when
+        one of those fails. A selector still carrying a hook (the virtual clock's, the
+        blocked-loop timer's) could not be handed on to the next loop (see aiounit.loops).
+        """
+        self._before_close.append(callback)
+
+    def _unhook(self) -> None:
+        callbacks, self._before_close = self._before_close, []
+        error: BaseException | None = None
+        for callback in reversed(callbacks):
+            try:
+                callback()
+            except BaseException as exc:  # the others still run; the first is raised
+                error = error or exc
+        if error is not None:
+            raise error
+
     def close(self) -> None:
         """Cancel leftover tasks, shut down async generators and the executor, close the loop.
 
@@ -213,18 +241,30 @@ class LoopScope:
         closed_by_test = loop.is_closed()
         try:
             if not closed_by_test:
-                leftovers = asyncio.all_tasks(loop)
+                leftovers = _still_current(self._listed, self._steps)
+                if leftovers is None:
+                    leftovers = asyncio.all_tasks(loop)
                 self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
-                if getattr(loop, "_ready", _MISSING):
-                    # Callbacks are waiting (a transport closed by a sync cleanup still
-                    # has to run its connection_lost): give them one turn of the loop.
-                    self._run_step(loop, asyncio.sleep(0))
-                if getattr(loop, "_asyncgens", _MISSING):
-                    self._run_step(loop, loop.shutdown_asyncgens())
-                if getattr(loop, "_default_executor", _MISSING) is not None:
-                    self._run_step(loop, shutdown_default_executor(loop))
+                ready = getattr(loop, "_ready", _MISSING)
+                asyncgens = getattr(loop, "_asyncgens", _MISSING)
+                executor = getattr(loop, "_default_executor", _MISSING)
+                if ready is _MISSING or asyncgens is _MISSING or executor is _MISSING:
+                    # A loop that does not show what it holds (uvloop) gets every step,
+                    # in one run: each run of such a loop has a fixed cost of its own
+                    # (uvloop sets up its signal wake-up socket for every run).
+                    self._run_step(loop, _shut_down(loop))
+                else:
+                    if ready:
+                        # Callbacks are waiting (a transport closed by a sync cleanup
+                        # still has to run its connection_lost): give them a turn.
+                        self._run_step(loop, asyncio.sleep(0))
+                    if asyncgens:
+                        self._run_step(loop, loop.shutdown_asyncgens())
+                    if executor is not None:
+                        self._run_step(loop, shutdown_default_executor(loop))
         finally:
             try:
+                self._unhook()
                 if not loop.is_closed():
                     loop.close()
             finally:
@@ -247,6 +287,7 @@ class BorrowedScope:
         self._owner = owner
         self._mark = object()
         self._started = False
+        self._listed: _Listed | None = None
         context.run(_TEST_MARK.set, self._mark)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -284,7 +325,10 @@ class BorrowedScope:
         loop = self._owner.get_loop()
         if loop.is_closed():
             return
-        self._owner.cancel_tasks(self.owned_tasks(), "tasks the test left running")
+        leftovers = _still_current(self._listed, self._owner._steps)
+        if leftovers is None:
+            leftovers = self.owned_tasks()
+        self._owner.cancel_tasks(leftovers, "tasks the test left running")
 
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
         """The unfinished tasks created in this test's context."""
@@ -292,7 +336,9 @@ class BorrowedScope:
         if loop is None or loop.is_closed():
             return set()
         mark = self._mark
-        return {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+        tasks = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+        self._listed = (self._owner._steps, tasks)
+        return tasks
 
 
 _CLOSED_BY_TEST = (
@@ -320,10 +366,33 @@ def _drop_asyncio_frames(exc: BaseException) -> None:
         exc.__traceback__ = tb
 
 
+async def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    # The shutdown steps of asyncio.Runner.close(), in order, as one task. A step that
+    # fails does not keep the later ones from running; the first error is raised.
+    try:
+        await asyncio.sleep(0)  # one turn for callbacks already scheduled
+        await loop.shutdown_asyncgens()
+    finally:
+        await shutdown_default_executor(loop)
+
+
 def _stopped_early() -> bool:
     # run_until_complete() says so with this RuntimeError when loop.stop() ended it.
     exc = sys.exc_info()[1]
     return isinstance(exc, RuntimeError) and "stopped before Future completed" in str(exc)
+
+
+# What owned_tasks() found, and the number of steps run by then.
+_Listed = tuple[int, set[asyncio.Task[Any]]]
+
+
+def _still_current(listed: _Listed | None, steps: int) -> set[asyncio.Task[Any]] | None:
+    # The post-test checks list the test's tasks just before its scope closes, with only
+    # aiounit's code in between: closing reuses that list rather than scanning every
+    # task again, unless a step has run on the loop since.
+    if listed is None or listed[0] != steps:
+        return None
+    return listed[1]
 
 
 def _marked(task: asyncio.Task[Any], mark: object) -> bool:

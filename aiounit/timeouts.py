@@ -84,8 +84,22 @@ def _validate(value: object, where: str) -> float | None:
     return float(value)
 
 
+# The parsed AIOUNIT_TIMEOUT by its raw text: read for every test, parsed once per value.
+_parsed_env: dict[str | None, tuple[float | None, str] | None] = {}
+
+
 def _from_environment() -> tuple[float | None, str] | None:
     raw = os.environ.get(TIMEOUT_ENV)
+    try:
+        return _parsed_env[raw]
+    except KeyError:
+        pass
+    parsed = _parse_environment(raw)  # a bad value raises, and is parsed again next time
+    _parsed_env[raw] = parsed
+    return parsed
+
+
+def _parse_environment(raw: str | None) -> tuple[float | None, str] | None:
     if raw is None or not raw.strip():
         return None
     text = raw.strip().lower()

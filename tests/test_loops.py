@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import unittest
+from typing import Any
 from unittest import mock
 
 import aiounit
@@ -134,3 +136,89 @@ class EnvironmentTests(unittest.TestCase):
         with _clean_env(AIOUNIT_LOOP_DEBUG="maybe"):
             with self.assertRaisesRegex(aiounit.ConfigurationError, "AIOUNIT_LOOP_DEBUG='maybe'"):
                 loops.default_loop_debug()
+
+
+@unittest.skipIf(sys.platform == "win32", "the default loop there is the proactor")
+class PlumbingReuseTests(unittest.TestCase):
+    """A loop per test, made cheaper: only the empty selector and self-pipe are reused."""
+
+    def test_each_test_gets_a_new_loop_with_nothing_of_the_last(self) -> None:
+        from tests.examples.loopreuse import test_loopreuse as example
+
+        with _clean_env():
+            result = run_suite(example.LoopReuse)
+        self.assertEqual(result.testsRun, 4)
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+
+    def test_the_same_through_the_command_line(self) -> None:
+        from tests.cli_support import aiounit as run_aiounit
+        from tests.cli_support import example
+
+        with example("loopreuse") as path:
+            done = run_aiounit("discover", "-v", cwd=path)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("Ran 4 tests", done.stderr)
+        self.assertIn("test_2_gets_a_new_loop_on_the_same_plumbing", done.stderr)
+
+    def test_a_loop_left_with_a_signal_handler_hands_nothing_on(self) -> None:
+        seen: list[asyncio.AbstractEventLoop] = []
+        plumbing: list[Any] = []
+
+        class Case(aiounit.AsyncTestCase):
+            async def test_1_signal(self) -> None:
+                loop = asyncio.get_running_loop()
+                seen.append(loop)
+                plumbing.append(loop._selector)  # type: ignore[attr-defined]
+                loop.add_signal_handler(signal.SIGUSR1, int)
+
+            async def test_2_after(self) -> None:
+                loop = asyncio.get_running_loop()
+                seen.append(loop)
+                self.assertEqual(loop._signal_handlers, {})  # type: ignore[attr-defined]
+
+        with _clean_env():
+            result = run_suite(Case)
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+        first, second = seen
+        self.assertIsNot(first, second)
+        # Its selector was closed with it, not handed to the second loop or kept.
+        (selector,) = plumbing
+        self.assertTrue(selector._selector.closed)
+        self.assertNotIn(selector, [spare[0] for spare in loops._spares])
+        self.assertIsNot(second._selector, selector)  # type: ignore[attr-defined]
+        self.assertEqual(signal.getsignal(signal.SIGUSR1), signal.SIG_DFL)
+
+    @unittest.skipIf(sys.version_info >= (3, 14), "loop policies are deprecated from 3.14")
+    def test_a_loop_policy_of_the_suite_still_makes_the_loops(self) -> None:
+        made: list[asyncio.AbstractEventLoop] = []
+
+        class Policy(asyncio.DefaultEventLoopPolicy):  # type: ignore[name-defined,misc,unused-ignore]
+            def new_event_loop(self) -> asyncio.AbstractEventLoop:
+                loop = super().new_event_loop()
+                made.append(loop)
+                return loop
+
+        class Case(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                self.assertIn(asyncio.get_running_loop(), made)
+
+        previous = asyncio.events._event_loop_policy  # type: ignore[attr-defined]
+        asyncio.set_event_loop_policy(Policy())
+        try:
+            with _clean_env():
+                result = run_suite(Case)
+        finally:
+            asyncio.events._event_loop_policy = previous  # type: ignore[attr-defined]
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+        self.assertEqual(len(made), 1)
+
+    def test_spares_are_closed_at_exit_and_in_a_forked_child(self) -> None:
+        loop = loops.resolve_loop_factory("asyncio")()
+        loop.close()
+        spares = list(loops._spares)
+        self.assertTrue(spares)
+        loops._close_spares()  # what atexit and a forked child run
+        self.assertEqual(loops._spares, [])
+        for _selector, reading, writing, _attrs in spares:
+            self.assertEqual(reading.fileno(), -1)
+            self.assertEqual(writing.fileno(), -1)
