@@ -135,8 +135,22 @@ def _environ(name: str) -> str | None:
     return None if raw is None else str(decode(raw))
 
 
+_environment_levels: tuple[str | None, dict[str, Level]] = (None, {})
+
+
 def _from_environment() -> dict[str, Level]:
-    raw = (_environ(CHECKS_ENV) or "").strip()
+    # Read for every test: parsed again only when the variable's text changed.
+    global _environment_levels
+    text = _environ(CHECKS_ENV)
+    cached, levels = _environment_levels
+    if text == cached:
+        return levels
+    levels = _parse_environment((text or "").strip())
+    _environment_levels = (text, levels)
+    return levels
+
+
+def _parse_environment(raw: str) -> dict[str, Level]:
     if not raw:
         return {}
     pairs: dict[str, str] = {}
