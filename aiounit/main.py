@@ -51,6 +51,7 @@ class TestProgram(unittest.TestProgram):
     checks: str | None = None
     strict: bool | None = None
     virtual_time: str | None = None
+    concurrent: int | None = None
     junit_xml: str | None = None
     json_report: str | None = None
     color: str | None = None
@@ -173,6 +174,7 @@ class TestProgram(unittest.TestProgram):
             "asyncio_mode": self.asyncio_mode,
             "checks": self.checks,
             "color": self.color,
+            "concurrent": self.concurrent,
             "durations": self.durations,
             "json": self.json_report,
             "junit_xml": self.junit_xml,

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from aiounit.errors import AiounitError, ConfigurationError
 from aiounit.stacks import describe_tasks, describe_thread
@@ -123,6 +123,9 @@ class TimeoutJob:
     is interrupted with :class:`LoopBlockedInterrupt`.
     """
 
+    #: What arms and disarms the job: the watchdog, or a concurrent class's own watcher.
+    watcher: Watcher
+
     def __init__(
         self,
         what: str,
@@ -145,6 +148,9 @@ class TimeoutJob:
         self.interruptible = 0
         self._interrupted = 0
         self._answered: threading.Event | None = None  # made when it first fires
+        #: The tasks that belong to the test, when it shares its loop with tests running
+        #: at the same time: only those are reported and cancelled. None: every task.
+        self.tasks: Callable[[], set[asyncio.Task[Any]]] | None = None
 
     def describe_limit(self) -> str:
         """What timed out and which setting gave the limit, for the failure message."""
@@ -201,6 +207,19 @@ class TimeoutJob:
 
             _thread.interrupt_main(_SIGNAL)
 
+    def fire_in_loop(self) -> None:
+        """Fire without ever interrupting a thread: for tests that share a running loop
+        (a concurrent class), where a blocked loop cannot be blamed on one test."""
+        self.fired += 1
+        firing = self.fired
+        loop = self._loop()
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._in_loop, firing)
+            except RuntimeError:  # closed meanwhile
+                pass
+        self.deadline = time.monotonic() + min(TEARDOWN_GRACE, self.seconds)
+
     # -- in the loop's thread -----------------------------------------------------------
 
     def _in_loop(self, firing: int) -> None:
@@ -212,7 +231,8 @@ class TimeoutJob:
         task = self._task()
         if loop is None:
             return
-        pending = asyncio.all_tasks(loop)
+        owned = self.tasks
+        pending = owned() if owned is not None else asyncio.all_tasks(loop)
         where = describe_tasks(pending, first=task) if pending else "(no task was running)"
         self.report = (
             f"{self.describe_limit()}.\n\nWhere each task was waiting when the limit "
@@ -258,6 +278,20 @@ def install_signal_handler() -> None:
         _previous_handler = current
         signal.signal(_SIGNAL, _on_signal)
     _installed = True
+
+
+class Watcher(Protocol):
+    """What watches time limits: :data:`watchdog`, or a concurrent class's watcher."""
+
+    def arm(self, job: TimeoutJob) -> None:
+        """Watch ``job``."""
+
+    def disarm(self, job: TimeoutJob) -> None:
+        """Stop watching ``job``."""
+
+    def is_armed(self, job: TimeoutJob) -> bool:
+        """Whether ``job`` is being watched."""
+        ...
 
 
 class Watchdog:
@@ -324,3 +358,5 @@ class Watchdog:
 
 
 watchdog = Watchdog()
+#: Who watches a job: the one watchdog, unless the job belongs to a concurrent class.
+TimeoutJob.watcher = watchdog
