@@ -98,7 +98,7 @@ def routed_output() -> Iterator[None]:
     saved_out, saved_err = sys.stdout, sys.stderr
     routed_out = _RoutedStream(saved_out, "stdout")
     routed_err = _RoutedStream(saved_err, "stderr")
-    sys.stdout, sys.stderr = routed_out, routed_err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = routed_out, routed_err
     try:
         yield
     finally:

@@ -694,9 +694,8 @@ class AsyncTestCase(unittest.TestCase):
         state = _class_state(type(self))
         if state is not None and state.scope is not None and state.scope.is_open:
             context = state.context.copy()
-            self._asyncioRunner = concurrent_run.scope_for(
-                state.scope, context
-            ) or BorrowedScope(state.scope, context)
+            runner = concurrent_run.scope_for(state.scope, context)  # a concurrent class's
+            self._asyncioRunner = runner or BorrowedScope(state.scope, context)
             self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).

@@ -468,7 +468,7 @@ class _Batch:
             self._replayed += 1
             slot.recorder.replay(slot.capture)
             if slot.error is not None:
-                self.result.addError(slot.test, slot.error)  # type: ignore[arg-type]
+                self.result.addError(slot.test, slot.error)
             if getattr(self.result, "shouldStop", False):
                 self.stopping = True
 
@@ -616,8 +616,9 @@ class ConcurrentSuite(unittest.TestSuite):
 
     def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:
         """Run the class's fixtures, then its tests concurrently."""
-        tests = list(self)
-        if debug or not tests or not all(isinstance(t, unittest.TestCase) for t in tests):
+        items = list(self)
+        tests = [test for test in items if isinstance(test, unittest.TestCase)]
+        if debug or not tests or len(tests) != len(items):
             return super().run(result, debug)
         cls = type(tests[0])
         if getattr(cls, "__unittest_skip__", False) or any(type(t) is not cls for t in tests):
@@ -640,7 +641,7 @@ class ConcurrentSuite(unittest.TestSuite):
                 run_batch(owner, tests, result, self.limit)
             else:
                 for test in tests:
-                    if result.shouldStop:
+                    if getattr(result, "shouldStop", False):
                         break
                     test(result)
         if top_level:

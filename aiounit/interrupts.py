@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
 from aiounit.errors import AiounitError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -214,10 +215,8 @@ class TimeoutJob:
         firing = self.fired
         loop = self._loop()
         if loop is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
                 loop.call_soon_threadsafe(self._in_loop, firing)
-            except RuntimeError:  # closed meanwhile
-                pass
         self.deadline = time.monotonic() + min(TEARDOWN_GRACE, self.seconds)
 
     # -- in the loop's thread -----------------------------------------------------------

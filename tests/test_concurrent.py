@@ -123,7 +123,8 @@ class Overlap(unittest.TestCase):
         first_body = min(i for i, line in enumerate(Case.log) if line.endswith(" test"))
         self.assertLess(last_setup, first_body)
         # Reported in the order they were loaded, each as a whole.
-        self.assertEqual([r.name for r in result.records], ["test_a", "test_b", "test_c", "test_next"])
+        names = [record.name for record in result.records]
+        self.assertEqual(names, ["test_a", "test_b", "test_c", "test_next"])
 
     def test_a_number_caps_how_many_run_at_once(self) -> None:
         class Case(aiounit.AsyncTestCase):
@@ -204,20 +205,20 @@ class Outcomes(unittest.TestCase):
         return Case
 
     def test_one_failing_erroring_or_timing_out_does_not_cancel_the_others(self) -> None:
-        Case = self.make_case()
-        result = run_with_aiounit(Case)
+        case = self.make_case()
+        result = run_with_aiounit(case)
         outcomes = by_name(result)
         self.assertEqual(outcomes["test_1_fails"], ("failed", "AssertionError: test_1 failed"))
         self.assertEqual(outcomes["test_2_errors"], ("error", "ValueError: test_2 errored"))
         self.assertEqual(outcomes["test_3_times_out"][0], "error")
         timeout = outcomes["test_3_times_out"][1]
-        self.assertIn("Outcomes.make_case.<locals>.Case.test_3_times_out timed out after 0.2 s", timeout)
+        self.assertIn("<locals>.Case.test_3_times_out timed out after 0.2 s", timeout)
         self.assertIn("[test-timeout]", timeout)
         # The report shows the test's own task, not those of the tests beside it.
         self.assertIn("test_3_times_out()", timeout)
         self.assertNotIn("test_4_outlives_them", timeout)
         self.assertEqual(outcomes["test_4_outlives_them"], ("passed", ""))
-        self.assertEqual(Case.finished, ["test_4"])
+        self.assertEqual(case.finished, ["test_4"])  # type: ignore[attr-defined]
 
     def test_plain_unittest_runs_them_one_by_one_with_the_same_outcomes(self) -> None:
         class Case(aiounit.AsyncTestCase):
