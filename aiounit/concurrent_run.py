@@ -472,6 +472,18 @@ class _Batch:
             if getattr(self.result, "shouldStop", False):
                 self.stopping = True
 
+    def abandon(self) -> None:
+        """Report every started test as far as it got, without waiting for it to end."""
+        for slot in self.slots[self._replayed :]:
+            calls = list(slot.recorder.calls)
+            if not calls:
+                continue
+            slot.recorder.calls = calls
+            if calls[-1][0] != "stopTest":
+                calls.append(("stopTest", (slot.test,)))
+            slot.recorder.replay(slot.capture)
+        self._replayed = len(self.slots)
+
     async def drive(self) -> None:
         """Start the tests, at most ``limit`` at a time, and replay each as it ends."""
         self._loop = asyncio.get_running_loop()
@@ -596,7 +608,11 @@ def run_batch(
     batch = _Batch(owner, tests, result, limit)
     loop = owner.get_loop()
     with batch.installed(loop):
-        owner.run(batch.drive())
+        try:
+            owner.run(batch.drive())
+        except KeyboardInterrupt:
+            batch.abandon()  # a second Ctrl-C: report what the running tests got to
+            raise
     if batch.presses or any(slot.interrupted for slot in batch.slots):
         raise KeyboardInterrupt
 

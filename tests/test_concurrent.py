@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import re
@@ -244,6 +245,40 @@ class Outcomes(unittest.TestCase):
         self.assertEqual(by_name(serial), by_name(concurrent))
         self.assertEqual(by_name(concurrent)["test_1_fails"][0], "failed")
 
+    def test_failfast_starts_no_new_test_after_a_failure(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            concurrent = 2
+            started: list[str] = []
+
+            @classmethod
+            async def asyncSetUpClass(cls) -> None:
+                cls.failed = asyncio.Event()
+
+            async def asyncSetUp(self) -> None:
+                self.started.append(self._testMethodName)
+
+            async def test_1(self) -> None:
+                self.addCleanup(self.failed.set)
+                self.fail("first")
+
+            async def test_2(self) -> None:
+                # Ends well after test_1, so test_1's failure is known before a slot frees.
+                await asyncio.wait_for(self.failed.wait(), 30)
+                await asyncio.sleep(0.1)
+
+            async def test_3(self) -> None:
+                pass
+
+        loader = TestLoader()
+        result = TestResult(io.StringIO(), True, 0)
+        result.failfast = True
+        unittest.TestSuite([loader.loadTestsFromTestCase(Case)]).run(result)
+        self.assertEqual(Case.started, ["test_1", "test_2"])
+        self.assertEqual(
+            by_name(result),
+            {"test_1": ("failed", "AssertionError: first"), "test_2": ("passed", "")},
+        )
+
     def test_a_failing_class_setup_runs_no_test(self) -> None:
         class Case(aiounit.AsyncTestCase):
             concurrent = True
@@ -269,9 +304,15 @@ class Outcomes(unittest.TestCase):
 class PerTestState(unittest.TestCase):
     def test_output_under_buffer_lands_with_its_test(self) -> None:
         class Case(Meeting):
+            size = 2
+
             async def speak(self) -> None:
                 print(f"before {self._testMethodName}")
                 await self.meet()
+                asyncio.get_running_loop().call_soon(print, "from a callback")
+                await asyncio.create_task(self.background())
+
+            async def background(self) -> None:
                 print(f"after {self._testMethodName}", file=sys.stderr)
 
             async def test_a(self) -> None:
@@ -283,19 +324,23 @@ class PerTestState(unittest.TestCase):
 
             def test_c(self) -> None:
                 print("sync test_c")
-                asyncio.get_running_loop().create_task(self.speak())
 
-        # test_c's task meets the others in the background: keep it as the third.
-        Case.addClassCleanup(lambda: None)
-        result = run_with_aiounit(Case, buffer=True)
+        # unittest copies a failing test's output to the real streams: catch that copy.
+        mirror = io.StringIO()
+        with contextlib.redirect_stdout(mirror), contextlib.redirect_stderr(mirror):
+            result = run_with_aiounit(Case, buffer=True)
+            self.assertEqual((sys.stdout, sys.stderr), (mirror, mirror))
+        self.assertIn("before test_b", mirror.getvalue())
+        self.assertNotIn("test_a", mirror.getvalue())
         records = {record.name: record for record in result.records}
-        self.assertEqual(records["test_a"].stdout, "before test_a\n")
+        # The callback was scheduled from the test's code: it runs in a copy of its context.
+        self.assertEqual(records["test_a"].stdout, "before test_a\nfrom a callback\n")
         self.assertEqual(records["test_a"].stderr, "after test_a\n")
-        self.assertEqual(records["test_b"].stdout, "before test_b\n")
+        self.assertEqual(records["test_b"].stdout, "before test_b\nfrom a callback\n")
         self.assertEqual(records["test_b"].stderr, "after test_b\n")
-        self.assertIn("sync test_c\n", records["test_c"].stdout)
+        self.assertEqual(records["test_c"].stdout, "sync test_c\n")
+        self.assertEqual(records["test_c"].stderr, "")
         self.assertIn("Stdout:\nbefore test_b", records["test_b"].traceback)
-        self.assertIs(sys.stdout, sys.__stdout__ if sys.stdout is sys.__stdout__ else sys.stdout)
 
     def test_checks_are_attributed_to_the_test_that_caused_them(self) -> None:
         async def crash() -> None:
@@ -455,9 +500,10 @@ class CommandLine(unittest.TestCase):
         self.assertIn("test_5_leaks_a_task left a task running", run.stderr)
         self.assertIn("test_6_drops_a_coroutine: coroutine sleep() was created", run.stderr)
         self.assertRegex(run.stderr.splitlines()[-1], r"^3 passed, 1 failed, 4 errors in ")
-        self.assertEqual(sorted(line for line in lines if line.endswith(" met")), [
-            "test_1_meets met", "test_2_meets met", "test_3_meets met"
-        ])
+        self.assertEqual(
+            sorted(line for line in lines if line.endswith(" met")),
+            ["test_1_meets met", "test_2_meets met", "test_3_meets met"],
+        )
         self.assertIn("After.test_after runs", lines)
         steps = ["setUp", "asyncSetUp", "asyncTearDown", "tearDown", "cleanup 2", "cleanup 1"]
         for name in self.expected:
@@ -467,8 +513,7 @@ class CommandLine(unittest.TestCase):
             own = [step for step in own if step in steps]
             self.assertEqual(own, steps, name)
         out = {
-            case.get("name"): case.findtext("system-out") or ""
-            for case in report.iter("testcase")
+            case.get("name"): case.findtext("system-out") or "" for case in report.iter("testcase")
         }
         for name in ("test_1_meets", "test_2_meets", "test_3_meets"):
             self.assertEqual(out[name], f"out of {name}\nmore out of {name}\n")
@@ -482,9 +527,10 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(run.returncode, 1, run.stderr)
         self.assertEqual(self.outcomes(run.stderr), self.expected, run.stderr)
         self.assertIn("FAILED (failures=1, errors=4)", run.stderr)
-        self.assertEqual([line for line in lines if line.endswith((" met", " alone"))], [
-            "test_1_meets alone", "test_2_meets alone", "test_3_meets alone"
-        ])
+        self.assertEqual(
+            [line for line in lines if line.endswith((" met", " alone"))],
+            ["test_1_meets alone", "test_2_meets alone", "test_3_meets alone"],
+        )
 
     def test_concurrent_option_for_the_run(self) -> None:
         with example("concurrent") as path:
@@ -495,30 +541,47 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertEqual(sorted(lines), ["test_1 met", "test_2 met", "test_3 met"])
 
-    def test_ctrl_c_ends_every_running_test_with_its_teardown(self) -> None:
+    def interrupt(self, presses: int, **env: str) -> tuple[int, str, list[str], bool]:
+        """Run test_ctrl_c.py, press Ctrl-C once all three tests are inside (and again once
+        their teardowns have started); return the status, stderr, teardowns, and whether
+        the class after them ran."""
         with example("concurrent") as path, tempfile.TemporaryDirectory() as run_dir:
             child = subprocess.Popen(
                 [sys.executable, "-W", "error", "-m", "aiounit", "-v", "test_ctrl_c.py"],
                 cwd=path,
-                env=child_env({"RUN_DIR": run_dir}),
+                env=child_env({"RUN_DIR": run_dir, **env}),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
                 preexec_fn=default_sigint,
             )
-            inside = [Path(run_dir) / f"test_{i}-inside" for i in (1, 2, 3)]
-            deadline = time.monotonic() + 60
-            while not all(p.exists() for p in inside):
-                if child.poll() is not None or time.monotonic() > deadline:
-                    child.kill()
-                    self.fail(f"the tests never all started: {child.communicate()}")
-                time.sleep(0.01)
-            child.send_signal(signal.SIGINT)
+            names = [f"test_{i}" for i in (1, 2, 3)]
+            for suffix in ("inside", "teardown")[:presses]:
+                files = [Path(run_dir) / f"{name}-{suffix}" for name in names]
+                deadline = time.monotonic() + 60
+                while not all(file.exists() for file in files):
+                    if child.poll() is not None or time.monotonic() > deadline:
+                        child.kill()
+                        self.fail(f"no {suffix} files: {child.communicate()}")
+                    time.sleep(0.01)
+                child.send_signal(signal.SIGINT)
             _, stderr = child.communicate(timeout=60)
             teardowns = sorted(p.name for p in Path(run_dir).glob("*-teardown"))
             never_ran = (Path(run_dir) / "never-ran").exists()
-        self.assertEqual(child.returncode, 130, stderr)
+        return child.returncode, stderr, teardowns, never_ran
+
+    def test_ctrl_c_ends_every_running_test_with_its_teardown(self) -> None:
+        status, stderr, teardowns, later_ran = self.interrupt(1)
+        self.assertEqual(status, 130, stderr)
         self.assertEqual(teardowns, ["test_1-teardown", "test_2-teardown", "test_3-teardown"])
-        self.assertFalse(never_ran)
+        self.assertFalse(later_ran)
+        self.assertEqual(stderr.count("was interrupted by Ctrl-C"), 3, stderr)
+        self.assertRegex(stderr.splitlines()[-1], r"^0 passed, 0 failed, 3 errors in ")
+
+    def test_a_second_ctrl_c_stops_at_once_and_reports_the_tests(self) -> None:
+        status, stderr, teardowns, later_ran = self.interrupt(2, HANG_IN_TEARDOWN="1")
+        self.assertEqual(status, 130, stderr)
+        self.assertEqual(len(teardowns), 3)
+        self.assertFalse(later_ran)
         self.assertEqual(stderr.count("was interrupted by Ctrl-C"), 3, stderr)
         self.assertRegex(stderr.splitlines()[-1], r"^0 passed, 0 failed, 3 errors in ")

@@ -15,6 +15,8 @@ class Concurrent(aiounit.AsyncTestCase):
 
     async def asyncTearDown(self):
         (RUN_DIR / f"{self._testMethodName}-teardown").touch()
+        if os.environ.get("HANG_IN_TEARDOWN"):
+            await asyncio.Event().wait()  # only a second Ctrl-C ends this
 
     async def wait_for_ctrl_c(self):
         (RUN_DIR / f"{self._testMethodName}-inside").touch()
