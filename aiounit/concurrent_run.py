@@ -497,9 +497,7 @@ class _Batch:
                     break
                 running.append(slot)
                 self.busy(1)
-                threading.Thread(
-                    target=self._work, args=(slot,), name="aiounit-concurrent", daemon=True
-                ).start()
+                _start_in_worker(self._work, slot)
             if not running:
                 break
             await self._wake.wait()
@@ -593,6 +591,45 @@ class _Batch:
 
 
 _UNAWAITED_OFF: Final[dict[str, Level]] = {"unawaited-coroutine": "off"}
+
+
+class _Worker:
+    """A thread that runs one test at a time and then waits, idle, for the next.
+
+    Starting a thread costs the starting thread a wait for the new one to get going;
+    keeping the threads between tests and classes pays that once per thread.
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._job: tuple[Callable[[_Slot], None], _Slot] | None = None
+        threading.Thread(target=self._serve, name="aiounit-concurrent", daemon=True).start()
+
+    def give(self, job: Callable[[_Slot], None], slot: _Slot) -> None:
+        self._job = (job, slot)
+        self._ready.release()
+
+    def _serve(self) -> None:
+        while True:
+            self._ready.acquire()
+            job, self._job = self._job, None
+            if job is not None:
+                job[0](job[1])
+                job = None
+            _idle.append(self)
+
+
+# Workers waiting for a test; list.append and list.pop are atomic.
+_idle: list[_Worker] = []
+
+
+def _start_in_worker(job: Callable[[_Slot], None], slot: _Slot) -> None:
+    try:
+        worker = _idle.pop()
+    except IndexError:
+        worker = _Worker()
+    worker.give(job, slot)
 
 
 def _nothing() -> None:

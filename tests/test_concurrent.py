@@ -228,20 +228,20 @@ class Outcomes(unittest.TestCase):
 
             async def test_1_fails(self) -> None:
                 self.order.append("1 in")
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)
                 self.order.append("1 out")
                 self.fail("no")
 
             async def test_2_passes(self) -> None:
                 self.order.append("2 in")
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)
                 self.order.append("2 out")
 
         serial = run_with_unittest(Case)
         self.assertEqual(Case.order, ["1 in", "1 out", "2 in", "2 out"])
         Case.order.clear()
         concurrent = run_with_aiounit(Case)
-        self.assertEqual(Case.order, ["1 in", "2 in", "1 out", "2 out"])
+        self.assertEqual(sorted(Case.order[:2]), ["1 in", "2 in"])  # both inside at once
         self.assertEqual(by_name(serial), by_name(concurrent))
         self.assertEqual(by_name(concurrent)["test_1_fails"][0], "failed")
 
