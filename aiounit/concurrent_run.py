@@ -30,7 +30,7 @@ from aiounit.clock import VirtualClock
 from aiounit.errors import LoopTamperedError
 from aiounit.hygiene import Finding, Level, TestMonitor
 from aiounit.scope import _TEST_MARK, BorrowedScope, LoopScope, _drop_asyncio_frames, as_coroutine
-from aiounit.timeouts import TimeoutJob
+from aiounit.timeouts import TimeoutJob, install_signal_handler
 
 __all__ = ["DEFAULT_CONCURRENCY", "ConcurrentScope", "ConcurrentSuite", "scope_for"]
 
@@ -251,9 +251,10 @@ class _ConcurrentMonitor(TestMonitor):
 class _JobWatcher:
     """Watches the time limits of a concurrent class's tests, several at once.
 
-    A limit that passes cancels that test's running step from inside the loop and
-    never interrupts a thread: with the tests sharing one loop, a thread interrupt
-    could land in another test's code.
+    A limit that passes cancels that test's running step from inside the loop. When the
+    loop does not answer, synchronous code blocks it: the loop's thread is interrupted
+    only while that code is the test's own (its context carries the test's mark), so an
+    interrupt never lands in another test's code.
     """
 
     def __init__(self) -> None:
@@ -305,7 +306,14 @@ class _JobWatcher:
                     self._cond.wait(deadline - now)
                     continue
                 heapq.heappop(self._heap)
-                job.fire_in_loop()
+                # Without the lock: fire() waits for the loop to answer.
+                self._cond.release()
+                try:
+                    job.fire()
+                except Exception:
+                    pass
+                finally:
+                    self._cond.acquire()
                 # Steps after a timeout get the grace period each, as in a serial run.
                 heapq.heappush(self._heap, (job.deadline, next(self._counter), job))
 
@@ -423,6 +431,10 @@ class _Batch:
         """Have ``job`` (the test's time limit) watched here, for that test's tasks."""
         job.watcher = self.watcher
         job.tasks = scope.owned_tasks
+        # The test's code runs in the loop's thread, in contexts marked as the test's.
+        job.thread_id = self.thread_id
+        mark = scope._mark
+        job.owns_thread = lambda: _TEST_MARK.get(None) is mark
 
     def add_interrupts(self, state: interrupts.TestInterrupts) -> None:
         """The Ctrl-C state of the test this worker runs."""
@@ -578,6 +590,7 @@ class _Batch:
         hygiene._active = self  # type: ignore[assignment]
         previous_depth = sys.get_coroutine_origin_tracking_depth()
         sys.set_coroutine_origin_tracking_depth(max(_ORIGIN_DEPTH, previous_depth))
+        install_signal_handler()  # in the main thread: the loop's, where test code runs
         output = capture.routed_output() if self.capture_output else contextlib.nullcontext()
         try:
             with interrupts.routed(self), output:

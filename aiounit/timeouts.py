@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import threading
@@ -152,6 +151,9 @@ class TimeoutJob:
         #: The tasks that belong to the test, when it shares its loop with tests running
         #: at the same time: only those are reported and cancelled. None: every task.
         self.tasks: Callable[[], set[asyncio.Task[Any]]] | None = None
+        #: For such a test: whether the code the thread runs now is the test's own (only
+        #: then may a blocked loop be interrupted for it). None: the thread is the test's.
+        self.owns_thread: Callable[[], bool] | None = None
 
     def describe_limit(self) -> str:
         """What timed out and which setting gave the limit, for the failure message."""
@@ -208,17 +210,6 @@ class TimeoutJob:
 
             _thread.interrupt_main(_SIGNAL)
 
-    def fire_in_loop(self) -> None:
-        """Fire without ever interrupting a thread: for tests that share a running loop
-        (a concurrent class), where a blocked loop cannot be blamed on one test."""
-        self.fired += 1
-        firing = self.fired
-        loop = self._loop()
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # closed meanwhile
-                loop.call_soon_threadsafe(self._in_loop, firing)
-        self.deadline = time.monotonic() + min(TEARDOWN_GRACE, self.seconds)
-
     # -- in the loop's thread -----------------------------------------------------------
 
     def _in_loop(self, firing: int) -> None:
@@ -257,7 +248,8 @@ def _on_signal(signum: int, frame: Any) -> None:
         _pending = None
         # Not a late interrupt meant for an earlier test, and inside user code: else the
         # watchdog fires again after the grace period.
-        if watchdog.is_armed(job) and job.interruptible:
+        owns = job.owns_thread
+        if job.watcher.is_armed(job) and job.interruptible and (owns is None or owns()):
             raise LoopBlockedInterrupt(job.report)
         return
     previous = _previous_handler

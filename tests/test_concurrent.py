@@ -221,6 +221,35 @@ class Outcomes(unittest.TestCase):
         self.assertEqual(outcomes["test_4_outlives_them"], ("passed", ""))
         self.assertEqual(case.finished, ["test_4"])  # type: ignore[attr-defined]
 
+    def test_a_test_blocking_the_loop_is_interrupted_and_no_other(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            concurrent = True
+            timeout = 60
+
+            @aiounit.timeout(0.3)
+            async def test_blocks(self) -> None:
+                await asyncio.sleep(0.01)
+                time.sleep(30)  # synchronous: holds the loop, and every test with it
+
+            async def test_waits_meanwhile(self) -> None:
+                await asyncio.sleep(0.1)
+
+            def test_sync_and_brief(self) -> None:
+                time.sleep(0.05)
+
+        started = time.monotonic()
+        result = run_with_aiounit(Case)
+        self.assertLess(time.monotonic() - started, 20)
+        outcomes = by_name(result)
+        self.assertEqual(outcomes["test_waits_meanwhile"], ("passed", ""))
+        self.assertEqual(outcomes["test_sync_and_brief"], ("passed", ""))
+        outcome, message = outcomes["test_blocks"]
+        self.assertEqual(outcome, "error")
+        self.assertIn("Case.test_blocks timed out after 0.3 s", message)
+        self.assertIn("blocked by synchronous code", message)
+        self.assertIn("time.sleep(30)", message)
+        self.assertTrue(message.endswith("[loop-blocked]"), message)
+
     def test_plain_unittest_runs_them_one_by_one_with_the_same_outcomes(self) -> None:
         class Case(aiounit.AsyncTestCase):
             concurrent = True
@@ -273,7 +302,7 @@ class Outcomes(unittest.TestCase):
         result = TestResult(io.StringIO(), True, 0)
         result.failfast = True
         unittest.TestSuite([loader.loadTestsFromTestCase(Case)]).run(result)
-        self.assertEqual(Case.started, ["test_1", "test_2"])
+        self.assertEqual(sorted(Case.started), ["test_1", "test_2"])  # test_3 never started
         self.assertEqual(
             by_name(result),
             {"test_1": ("failed", "AssertionError: first"), "test_2": ("passed", "")},
@@ -479,6 +508,7 @@ class CommandLine(unittest.TestCase):
         "test_5_leaks_a_task": "ERROR",
         "test_6_drops_a_coroutine": "ERROR",
         "test_7_sync": "ok",
+        "test_8_blocks_the_loop": "ERROR",
         "test_after": "ok",
     }
 
@@ -499,7 +529,10 @@ class CommandLine(unittest.TestCase):
         self.assertIn("0.3 s; the limit comes from @aiounit.timeout()", run.stderr)
         self.assertIn("test_5_leaks_a_task left a task running", run.stderr)
         self.assertIn("test_6_drops_a_coroutine: coroutine sleep() was created", run.stderr)
-        self.assertRegex(run.stderr.splitlines()[-1], r"^3 passed, 1 failed, 4 errors in ")
+        self.assertIn("test_8_blocks_the_loop timed out after 0.3 s", run.stderr)
+        self.assertIn("    time.sleep(30)", run.stderr)
+        self.assertEqual(run.stderr.count("[loop-blocked]"), 1, run.stderr)
+        self.assertRegex(run.stderr.splitlines()[-1], r"^3 passed, 1 failed, 5 errors in ")
         self.assertEqual(
             sorted(line for line in lines if line.endswith(" met")),
             ["test_1_meets met", "test_2_meets met", "test_3_meets met"],
@@ -526,7 +559,7 @@ class CommandLine(unittest.TestCase):
             lines = log.read_text().splitlines()
         self.assertEqual(run.returncode, 1, run.stderr)
         self.assertEqual(self.outcomes(run.stderr), self.expected, run.stderr)
-        self.assertIn("FAILED (failures=1, errors=4)", run.stderr)
+        self.assertIn("FAILED (failures=1, errors=5)", run.stderr)
         self.assertEqual(
             [line for line in lines if line.endswith((" met", " alone"))],
             ["test_1_meets alone", "test_2_meets alone", "test_3_meets alone"],

@@ -9,6 +9,7 @@ The outcomes are the same either way.
 import asyncio
 import os
 import sys
+import time
 
 import aiounit
 
@@ -82,6 +83,11 @@ class Together(aiounit.AsyncTestCase):
 
     def test_7_sync(self):
         log("test_7_sync runs")
+
+    @aiounit.timeout(0.3)
+    async def test_8_blocks_the_loop(self):
+        await asyncio.sleep(0)
+        time.sleep(30)  # holds the loop: interrupted when its own limit passes
 
 
 class After(aiounit.AsyncTestCase):
