@@ -26,6 +26,7 @@ from aiounit.loader import TestLoader
 from aiounit.result import TestResult
 from tests.cli_support import aiounit as run_aiounit
 from tests.cli_support import child_env, default_sigint, example, unittest_
+from tests.cli_support import run as run_module
 
 
 def run_with_aiounit(*classes: type[unittest.TestCase], buffer: bool = False) -> TestResult:
@@ -564,6 +565,28 @@ class CommandLine(unittest.TestCase):
             [line for line in lines if line.endswith((" met", " alone"))],
             ["test_1_meets alone", "test_2_meets alone", "test_3_meets alone"],
         )
+
+    def test_the_same_suite_under_pytest(self) -> None:
+        with example("concurrent") as path:
+            log = path / "log.txt"
+            run = run_module(
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "test_overlap.py",
+                cwd=path,
+                env={"LOG": str(log), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+            )
+            lines = log.read_text().splitlines()
+        failing = {name for name, outcome in self.expected.items() if outcome != "ok"}
+        found = set(re.findall(r"^FAILED test_overlap\.py::Together::(\w+) ", run.stdout, re.M))
+        self.assertEqual(run.returncode, 1, run.stdout)
+        self.assertEqual(found, failing, run.stdout)
+        self.assertIn(
+            f"{len(failing)} failed, {len(self.expected) - len(failing)} passed", run.stdout
+        )
+        self.assertEqual(sum(line.endswith(" alone") for line in lines), 3)
 
     def test_concurrent_option_for_the_run(self) -> None:
         with example("concurrent") as path:
