@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any, ClassVar, Literal, TypeVar
 
-from aiounit import concurrent_run, interrupts
+from aiounit import interrupts
 from aiounit.clock import VirtualClock, method_mode, mode_for
+from aiounit.concurrent_scope import scope_for
 from aiounit.config import parse_concurrent
 from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, TestMonitor, levels_for
@@ -694,7 +695,7 @@ class AsyncTestCase(unittest.TestCase):
         state = _class_state(type(self))
         if state is not None and state.scope is not None and state.scope.is_open:
             context = state.context.copy()
-            runner = concurrent_run.scope_for(state.scope, context)  # a concurrent class's
+            runner = scope_for(state.scope, context)  # a concurrent class's test, or None
             self._asyncioRunner = runner or BorrowedScope(state.scope, context)
             self._asyncioTestContext = context
         else:

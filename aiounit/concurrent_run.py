@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import heapq
 import itertools
 import sys
@@ -22,201 +21,26 @@ import threading
 import time
 import unittest
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from aiounit import capture, interrupts
 from aiounit._compat import task_context
 from aiounit.clock import VirtualClock
-from aiounit.errors import LoopTamperedError
+from aiounit.concurrent_scope import ConcurrentScope, _local
+from aiounit.config import DEFAULT_CONCURRENCY
 from aiounit.hygiene import Finding, Level, TestMonitor
-from aiounit.scope import _TEST_MARK, BorrowedScope, LoopScope, _drop_asyncio_frames, as_coroutine
+from aiounit.recorder import ResultRecorder
+from aiounit.scope import _TEST_MARK, LoopScope
 from aiounit.timeouts import TimeoutJob, install_signal_handler
 
-__all__ = ["DEFAULT_CONCURRENCY", "ConcurrentScope", "ConcurrentSuite", "scope_for"]
+__all__ = ["DEFAULT_CONCURRENCY", "ConcurrentSuite", "run_batch"]
 
 # Frames of this module sit between the user's code and the loop: hide them from
 # failure tracebacks so a failure points at the test.
 __unittest = True
 
-#: How many tests of a class run at once when it sets ``concurrent = True``.
-DEFAULT_CONCURRENCY: Final = 64
 # How many frames of the creating code a coroutine remembers (as the checks ask for).
 _ORIGIN_DEPTH: Final = 3
-
-_T = TypeVar("_T")
-
-# The test a worker thread runs: what the case asks for when it opens its loop.
-_local = threading.local()
-
-
-def scope_for(owner: LoopScope, context: contextvars.Context) -> ConcurrentScope | None:
-    """The scope of a test that a concurrent batch on ``owner``'s loop runs in this
-    thread, or None when this thread runs no such test."""
-    slot: _Slot | None = getattr(_local, "slot", None)
-    if slot is None or slot.batch.owner is not owner:
-        return None
-    return ConcurrentScope(slot, owner, context)
-
-
-class _Step:
-    """One step handed to the loop's thread, and its outcome for the waiting worker."""
-
-    __slots__ = ("_lock", "error", "value")
-
-    def __init__(self) -> None:
-        # A lock handed over between threads is the cheapest wait-and-wake there is.
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def finish(self, value: Any, error: BaseException | None) -> None:
-        self.value = value
-        self.error = error
-        self._lock.release()
-
-    def wait(self) -> Any:
-        self._lock.acquire()
-        error, self.error = self.error, None
-        if error is not None:
-            _drop_asyncio_frames(error)
-            try:
-                raise error
-            finally:
-                del error
-        return self.value
-
-
-class ConcurrentScope(BorrowedScope):
-    """One test's view of the class loop while the class's tests run concurrently.
-
-    Called from the test's worker thread, it runs each coroutine as a task on the loop
-    (in the main thread) and waits for it; :meth:`call_in_context` does the same for
-    synchronous hooks and tests. Tasks created in the test's context belong to it, as
-    with :class:`BorrowedScope`.
-    """
-
-    def __init__(self, slot: _Slot, owner: LoopScope, context: contextvars.Context) -> None:
-        super().__init__(owner, context)
-        self._slot = slot
-        self._current: asyncio.Task[Any] | None = None
-        #: The batch the test runs in; the case asks it for a time limit and checks.
-        self.concurrent_batch = slot.batch
-        slot.mark = self._mark
-        if slot.batch.capture_output:
-            slot.capture = capture.capture_in(context)
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        """The class's loop (running in the main thread)."""
-        return self._owner.get_loop()
-
-    @property
-    def current_task(self) -> asyncio.Task[Any] | None:
-        """The task of this test's step running now."""
-        return self._current
-
-    def run(self, coro: Any, *, context: contextvars.Context | None = None) -> Any:
-        """Run ``coro`` as a task on the class loop, in ``context``; wait for its result."""
-        loop = self._owner.get_loop()
-        if loop.is_closed():
-            close = getattr(coro, "close", None)
-            if close is not None:
-                close()
-            raise LoopTamperedError(_CLOSED)
-        step = _Step()
-        batch = self._slot.batch
-
-        def done(task: asyncio.Task[Any]) -> None:
-            if self._current is task:
-                self._current = None
-            batch.busy(1)
-            try:
-                value = task.result()
-            except BaseException as exc:  # the step's outcome, whatever it is
-                step.finish(None, exc)
-            else:
-                step.finish(value, None)
-
-        def start() -> None:
-            batch.busy(-1)
-            try:
-                task = loop.create_task(as_coroutine(coro), context=context)
-            except BaseException as exc:
-                batch.busy(1)
-                step.finish(None, exc)
-                return
-            self._current = task
-            task.add_done_callback(done)
-
-        loop.call_soon_threadsafe(start)
-        return step.wait()
-
-    def call_in_context(
-        self, context: contextvars.Context | None, func: Callable[..., _T], /, *args: Any, **kw: Any
-    ) -> _T:
-        """Call the synchronous ``func`` in the loop's thread, in ``context``; return its
-        result. It holds the loop while it runs, as synchronous code in a test does."""
-        step = _Step()
-        batch = self._slot.batch
-
-        def invoke() -> None:
-            batch.busy(-1)
-            try:
-                value = func(*args, **kw) if context is None else context.run(func, *args, **kw)
-            except BaseException as exc:
-                step.finish(None, exc)
-            else:
-                step.finish(value, None)
-            finally:
-                batch.busy(1)
-
-        loop = self._owner.get_loop()
-        loop.call_soon_threadsafe(invoke)
-        result: _T = step.wait()
-        return result
-
-    def _on_loop_thread(self, func: Callable[[], _T]) -> _T:
-        if threading.get_ident() == self._slot.batch.thread_id:
-            return func()
-        return self.call_in_context(None, func)
-
-    def owned_tasks(self) -> set[asyncio.Task[Any]]:
-        """The test's unfinished tasks (read in the loop's thread, which changes them)."""
-        loop = self._owner.loop
-        if loop is None or loop.is_closed():
-            return set()
-        return self._on_loop_thread(super().owned_tasks)
-
-    def close(self) -> None:
-        """Cancel the tasks this test started and wait for them; the loop stays open."""
-        loop = self._owner.loop
-        if loop is None or loop.is_closed() or not self._owner.is_open:
-            return
-        tasks = self.owned_tasks()
-        if tasks:
-            self.run(_cancel_all(tasks, "tasks the test left running"))
-
-
-async def _cancel_all(tasks: set[asyncio.Task[Any]], what: str) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    loop = asyncio.get_running_loop()
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            loop.call_exception_handler(
-                {
-                    "message": f"unhandled exception while cancelling {what}",
-                    "exception": task.exception(),
-                    "task": task,
-                }
-            )
-
-
-_CLOSED = (
-    "the class's event loop was closed while its tests were running concurrently. Do not "
-    "close the loop aiounit gives the tests; give code that closes a loop a loop of its own"
-)
 
 
 class _ConcurrentMonitor(TestMonitor):
@@ -318,70 +142,6 @@ class _JobWatcher:
                 heapq.heappush(self._heap, (job.deadline, next(self._counter), job))
 
 
-class _Recorder:
-    """Stands in for the result while a test runs in a worker: records each call, so
-    the batch can replay them onto the real result in the main thread."""
-
-    _RECORDED: Final = frozenset(
-        {
-            "addSuccess",
-            "addFailure",
-            "addError",
-            "addSkip",
-            "addExpectedFailure",
-            "addUnexpectedSuccess",
-            "addSubTest",
-            "addDuration",
-            "add_finding",
-        }
-    )
-
-    def __init__(self, result: unittest.TestResult) -> None:
-        self._result = result
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self._started = 0.0
-        self.elapsed = 0.0
-
-    def startTest(self, test: unittest.TestCase) -> None:
-        self._started = time.perf_counter()
-        self.calls.append(("startTest", (test,)))
-
-    def stopTest(self, test: unittest.TestCase) -> None:
-        self.elapsed = time.perf_counter() - self._started
-        self.calls.append(("stopTest", (test,)))
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._result, name)  # missing on the result: missing here too
-        if name in self._RECORDED:
-            calls = self.calls
-
-            def record(*args: Any) -> None:
-                calls.append((name, args))
-
-            return record
-        return value
-
-    def replay(self, out: capture.Capture | None) -> None:
-        """Make the recorded calls on the real result, with the captured output."""
-        result = self._result
-        names = {name for name, _ in self.calls}
-        for name, args in self.calls:
-            if name == "stopTest" and "addDuration" not in names and "addSkip" not in names:
-                # Python 3.11's TestCase.run reports no duration: give the measured one.
-                add_duration = getattr(result, "addDuration", None)
-                if add_duration is not None:
-                    add_duration(args[0], self.elapsed)
-            method = getattr(result, name, None)
-            if method is not None:
-                method(*args)
-            if name == "startTest" and out is not None:
-                # The result has just replaced sys.stdout and sys.stderr with its own
-                # buffers (-b): the test's output goes there, as if printed now.
-                sys.stdout.write(out.stdout.getvalue())
-                sys.stderr.write(out.stderr.getvalue())
-        self.calls = []
-
-
 class _Slot:
     """One test of the batch: its worker, its recorder and what became of it."""
 
@@ -390,7 +150,7 @@ class _Slot:
     def __init__(self, batch: _Batch, test: unittest.TestCase) -> None:
         self.batch = batch
         self.test = test
-        self.recorder = _Recorder(batch.result)
+        self.recorder = ResultRecorder(batch.result)
         self.capture: capture.Capture | None = None
         self.mark: object = None
         self.done = False
