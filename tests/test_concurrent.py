@@ -275,6 +275,46 @@ class Outcomes(unittest.TestCase):
         self.assertEqual(by_name(serial), by_name(concurrent))
         self.assertEqual(by_name(concurrent)["test_1_fails"][0], "failed")
 
+    def test_subtests_skips_and_expected_failures_as_in_a_serial_run(self) -> None:
+        class Case(aiounit.AsyncTestCase):
+            concurrent = True
+
+            async def test_subtests(self) -> None:
+                for i in range(3):
+                    with self.subTest(i=i):
+                        await asyncio.sleep(0)
+                        self.assertNotEqual(i, 1)
+
+            @unittest.skip("not today")
+            async def test_skipped(self) -> None:
+                pass
+
+            async def test_skips_itself(self) -> None:
+                await asyncio.sleep(0)
+                self.skipTest("later")
+
+            @unittest.expectedFailure
+            async def test_expected_failure(self) -> None:
+                self.fail("expected")
+
+            @unittest.expectedFailure
+            async def test_unexpected_success(self) -> None:
+                await asyncio.sleep(0)
+
+        concurrent, serial = run_with_aiounit(Case), run_with_unittest(Case)
+        self.assertEqual(
+            by_name(concurrent),
+            {
+                "test_expected_failure": ("expected-failure", "AssertionError: expected"),
+                "test_skipped": ("skipped", "not today"),
+                "test_skips_itself": ("skipped", "later"),
+                "test_subtests (i=1)": ("failed", "AssertionError: 1 == 1"),
+                "test_unexpected_success": ("unexpected-success", "unexpected success"),
+            },
+        )
+        self.assertEqual(by_name(concurrent), by_name(serial))
+        self.assertEqual(concurrent.testsRun, serial.testsRun)
+
     def test_failfast_starts_no_new_test_after_a_failure(self) -> None:
         class Case(aiounit.AsyncTestCase):
             concurrent = 2
