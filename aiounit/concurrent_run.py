@@ -180,6 +180,9 @@ class _Batch:
         self.presses = 0
         self._interrupt_states: dict[int, interrupts.TestInterrupts] = {}
         self._replayed = 0
+        self._pending = iter(self.slots)
+        self._running: list[_Slot] = []
+        self.finished = False
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: VirtualClock | None = owner.clock
@@ -257,27 +260,34 @@ class _Batch:
         self._replayed = len(self.slots)
 
     async def drive(self) -> None:
-        """Start the tests, at most ``limit`` at a time, and replay each as it ends."""
+        """Start the tests, at most ``limit`` at a time, and replay each as it ends.
+
+        It can be cancelled and driven again: it keeps its place in the batch.
+        """
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        pending = iter(self.slots)
-        running: list[_Slot] = []
-        while True:
-            while not self.stopping and len(running) < self.limit:
-                slot = next(pending, None)
-                if slot is None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        wake = self._wake
+        try:
+            while True:
+                while not self.stopping and len(self._running) < self.limit:
+                    slot = next(self._pending, None)
+                    if slot is None:
+                        break
+                    self._running.append(slot)
+                    self.busy(1)
+                    _start_in_worker(self._work, slot)
+                if not self._running:
                     break
-                running.append(slot)
-                self.busy(1)
-                _start_in_worker(self._work, slot)
-            if not running:
-                break
-            await self._wake.wait()
-            self._wake.clear()
-            running = [slot for slot in running if not slot.done]
-            self._replay_ready()
+                await wake.wait()
+                wake.clear()
+                self._running = [slot for slot in self._running if not slot.done]
+                self._replay_ready()
+        except asyncio.CancelledError:
+            return  # stopped from outside the loop: run_batch decides what comes next
         # Tests never started (Ctrl-C, failfast) are not reported, as in a serial run.
         self.slots = self.slots[: self._replayed]
+        self.finished = True
 
     # -- in a worker thread -------------------------------------------------------------
 
@@ -418,11 +428,15 @@ def run_batch(
     batch = _Batch(owner, tests, result, limit)
     loop = owner.get_loop()
     with batch.installed(loop):
-        try:
-            owner.run(batch.drive())
-        except KeyboardInterrupt:
-            batch.abandon()  # a second Ctrl-C: report what the running tests got to
-            raise
+        while not batch.finished:
+            try:
+                owner.run(batch.drive())
+            except (KeyboardInterrupt, SystemExit):
+                if batch.presses > 1:
+                    batch.abandon()  # a second Ctrl-C: report what the running tests got to
+                    raise
+                # Raised by a test's own code: asyncio lets it out of the loop, and keeps
+                # it on the test's task too, which hands it to that test. Go on.
     if batch.presses or any(slot.interrupted for slot in batch.slots):
         raise KeyboardInterrupt
 

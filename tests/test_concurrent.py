@@ -628,6 +628,29 @@ class CommandLine(unittest.TestCase):
         )
         self.assertEqual(sum(line.endswith(" alone") for line in lines), 3)
 
+    def test_keyboard_interrupt_raised_by_a_test_is_that_tests_error(self) -> None:
+        with example("concurrent") as path:
+            run = run_aiounit("-v", "test_raising.py", cwd=path)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        outcomes = dict(
+            re.findall(
+                r"^(test_\w+) \(test_raising\.Raising\.\1\) \.\.\. (\w+)$", run.stderr, re.MULTILINE
+            )
+        )
+        self.assertEqual(
+            outcomes,
+            {
+                "test_1_keyboard_interrupt": "ERROR",
+                "test_2_system_exit": "ERROR",
+                "test_3_waits_meanwhile": "ok",
+                "test_4_sync_keyboard_interrupt": "ERROR",
+            },
+        )
+        self.assertEqual(run.stderr.count("[keyboard-interrupt-in-test]"), 2, run.stderr)
+        self.assertIn("SystemExit: 3", run.stderr)
+        self.assertNotIn("Interrupted by Ctrl-C", run.stderr)
+        self.assertRegex(run.stderr.splitlines()[-1], r"^1 passed, 0 failed, 3 errors in ")
+
     def test_concurrent_option_for_the_run(self) -> None:
         with example("concurrent") as path:
             log = path / "log.txt"
