@@ -22,7 +22,7 @@ venv_of = $(if $(filter 3.11,$(1)),.venv,.venv-$(1))
 TEST_CMD = -W error -m aiounit discover -s tests -t .
 # The same suite under stock unittest: it must pass there too.
 TEST_CMD_UNITTEST = -W error -m unittest discover -s tests -t .
-UVLOOP_TESTS = tests.test_lifecycle tests.test_class_scope tests.test_timeouts tests.test_checks tests.test_compat
+UVLOOP_TESTS = tests.test_lifecycle tests.test_class_scope tests.test_timeouts tests.test_checks tests.test_compat tests.test_concurrent
 
 .PHONY: help install demo test test-3.11 test-3.12 test-3.13 lint docs bench ci clean
 

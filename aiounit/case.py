@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import gc
 import inspect
+import os
 import sys
 import unittest
 import warnings
@@ -16,6 +17,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from aiounit import interrupts
 from aiounit.clock import VirtualClock, method_mode, mode_for
+from aiounit.concurrent_scope import scope_for
+from aiounit.config import parse_concurrent
 from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
 from aiounit.loops import LoopFactory, resolve_loop_factory
@@ -27,7 +30,6 @@ from aiounit.timeouts import (
     TestTimeoutError,
     TimeoutJob,
     timeout_for,
-    watchdog,
 )
 
 __all__ = ["AsyncTestCase", "as_async_case"]
@@ -165,9 +167,9 @@ class _TimeoutGuard:
         job = self._job
         if job is None:
             return
-        self._armed_here = not watchdog.is_armed(job)
+        self._armed_here = not job.watcher.is_armed(job)
         if self._armed_here:
-            watchdog.arm(job)
+            job.watcher.arm(job)
         self._fired = job.fired
         job.interruptible += 1
 
@@ -189,7 +191,7 @@ class _TimeoutGuard:
             return
         job.interruptible -= 1
         if self._armed_here:
-            watchdog.disarm(job)
+            job.watcher.disarm(job)
         if job.fired == self._fired:
             return
         if isinstance(exc, LoopBlockedInterrupt):
@@ -300,6 +302,12 @@ class AsyncTestCase(unittest.TestCase):
         or ``None`` for no limit. Not set (``...``), it is ``AIOUNIT_TIMEOUT``, else
         120 s. ``@aiounit.timeout(seconds)`` sets it for one method. Class hooks and
         class cleanups each get the class's limit too.
+    ``concurrent``
+        ``True`` runs the class's tests at the same time as tasks on the class loop
+        (which it implies), when aiounit's loader loads them (``python -m aiounit``);
+        a number caps how many run at once (``True``: 64). For I/O-bound tests that
+        share no mutable state; see the concurrency guide. ``None`` follows
+        ``AIOUNIT_CONCURRENT`` (``--concurrent``). Other runners run the tests one by one.
     """
 
     loop_scope: ClassVar[LoopScopeName | None] = None
@@ -308,6 +316,7 @@ class AsyncTestCase(unittest.TestCase):
     timeout: ClassVar[float | EllipsisType | None] = ...
     checks: ClassVar[Mapping[str, Level]] = {}
     virtual_time: ClassVar[bool | Literal["auto", "manual"] | None] = None
+    concurrent: ClassVar[bool | int | None] = None
     #: The virtual clock of the running test (or, on the class, of the class loop); set
     #: only when virtual time is on, so that a ``clock`` of the user's is never hidden.
     clock: VirtualClock
@@ -354,6 +363,15 @@ class AsyncTestCase(unittest.TestCase):
                 "(None follows AIOUNIT_LOOP_DEBUG, PYTHONASYNCIODEBUG and -X dev)",
                 slug="bad-setting",
             )
+        own_concurrency = _static_lookup(cls, "concurrent")
+        if own_concurrency is not None and cls._aiounit_concurrency() and scope == "test":
+            raise LoopScopeError(
+                f"{cls.__qualname__} sets concurrent={own_concurrency!r} but "
+                "loop_scope='test': concurrent tests run as tasks on one loop, the class's. "
+                "Remove loop_scope (concurrent implies 'class'), or remove concurrent to "
+                "give each test a loop of its own",
+                slug="concurrent-needs-class-scope",
+            )
         levels_for(None, _static_lookup(cls, "checks"), cls.__qualname__)  # raises if bad
         mode_for(None, _static_lookup(cls, "virtual_time"), cls.__qualname__)
         limit = _static_lookup(cls, "timeout")
@@ -372,7 +390,34 @@ class AsyncTestCase(unittest.TestCase):
     def _aiounit_scope_name(cls) -> LoopScopeName:
         if cls.loop_scope is not None:
             return cls.loop_scope
-        return "class" if _overrides(cls, "asyncSetUpClass") else "test"
+        if _overrides(cls, "asyncSetUpClass") or cls._aiounit_concurrency():
+            return "class"
+        return "test"
+
+    @classmethod
+    def _aiounit_concurrency(cls) -> int:
+        """How many tests of the class may run at once; 0 when they run one by one."""
+        own = _static_lookup(cls, "concurrent")
+        if own is not None:
+            if not isinstance(own, bool | int) or own < 0:
+                raise ConfigurationError(
+                    f"{cls.__qualname__} sets concurrent={own!r}. Use True, False, None, or "
+                    "the most tests of the class to run at once (a whole number)",
+                    slug="bad-setting",
+                )
+            return parse_concurrent(own)
+        if cls.loop_scope == "test":
+            return 0  # a loop per test, chosen by the class: the run's setting cannot apply
+        raw = os.environ.get("AIOUNIT_CONCURRENT", "").strip()
+        if not raw:
+            return 0
+        try:
+            return parse_concurrent(raw)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"environment variable AIOUNIT_CONCURRENT={raw!r}: {exc}",
+                slug="bad-config-value",
+            ) from None
 
     @classmethod
     def _aiounit_new_scope(cls, *, shared: bool = False, method: object = None) -> LoopScope:
@@ -490,12 +535,19 @@ class AsyncTestCase(unittest.TestCase):
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         test_id = self.id()
         job = _new_job(test_id, seconds, source, lambda: runner)
+        # Set when the test runs at the same time as others of its class (concurrent).
+        batch = getattr(runner, "concurrent_batch", None)
         if job is not None:
             self._aiounit_job = job
-            watchdog.arm(job)
+            if batch is not None:
+                batch.adopt_job(job, runner)
+            job.watcher.arm(job)
         state = interrupts.TestInterrupts(test_id, *_step_getters(lambda: runner))
         self._aiounit_interrupts = state
-        interrupts.start(state)
+        if batch is not None:
+            batch.add_interrupts(state)
+        else:
+            interrupts.start(state)
         # The loop exists and is current before the sync setUp, as in the stdlib.
         loop = runner.get_loop()
         clock = getattr(runner, "clock", None)
@@ -509,13 +561,21 @@ class AsyncTestCase(unittest.TestCase):
                 slug="virtual-time-needs-class-setting",
             )
         owned = getattr(runner, "owned_tasks", None) or (lambda: asyncio.all_tasks(loop))
-        monitor = self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
-        monitor.start()
-        before_close = getattr(runner, "call_before_close", None)
-        if before_close is not None:  # the test's own loop: its steps are timed to the end
-            before_close(monitor.stop_timing)
-        self._aiounit_threads = ThreadWatch(test_id, levels["leaked-thread"], self._aiounit_result)
-        self._aiounit_threads.start()
+        if batch is not None:
+            monitor = self._aiounit_monitor = batch.monitor(runner, test_id, levels)
+            monitor.start()
+        else:
+            monitor = self._aiounit_monitor = TestMonitor(test_id, loop, levels, owned)
+            monitor.start()
+            before_close = getattr(runner, "call_before_close", None)
+            if before_close is not None:  # the test's own loop: steps are timed to the end
+                before_close(monitor.stop_timing)
+            # Threads are told apart by the one test running; tests of a concurrent
+            # batch run at once, so their threads are not attributed (documented).
+            self._aiounit_threads = ThreadWatch(
+                test_id, levels["leaked-thread"], self._aiounit_result
+            )
+            self._aiounit_threads.start()
         if cls.setUp is not _TESTCASE_SETUP:  # unittest's own does nothing
             self._callMaybeAsync(self.setUp)
         if _overrides(cls, "asyncSetUp"):
@@ -557,7 +617,12 @@ class AsyncTestCase(unittest.TestCase):
             self._aiounit_in_context += 1
             try:
                 with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
-                    result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
+                    # A concurrent class's test: sync code runs in the loop's thread.
+                    call = getattr(self._asyncioRunner, "call_in_context", None)
+                    if call is not None and not getattr(func, "_aiounit_own_step", False):
+                        result = call(self._asyncioTestContext, func, *args, **kwargs)
+                    else:
+                        result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
             finally:
                 self._aiounit_in_context -= 1
         # A plain function may return an awaitable (a functools.partial of a coroutine
@@ -570,7 +635,7 @@ class AsyncTestCase(unittest.TestCase):
     def _aiounit_await(self, awaitable: Any) -> Any:
         runner = self._asyncioRunner
         loop = runner.get_loop()
-        if loop.is_running():
+        if _running_here(loop):
             # doCleanups() called from inside an async test: the loop cannot be re-entered.
             close = getattr(awaitable, "close", None)
             if close is not None:
@@ -605,6 +670,7 @@ class AsyncTestCase(unittest.TestCase):
         return ok
 
     def _aiounit_close_runner(self) -> None:
+        # Called as the last cleanup, but aiounit's own: it stays in the test's thread.
         monitor, self._aiounit_monitor = self._aiounit_monitor, None
         if monitor is None:
             with _TimeoutGuard(self._aiounit_job):
@@ -664,7 +730,8 @@ class AsyncTestCase(unittest.TestCase):
         state = _class_state(type(self))
         if state is not None and state.scope is not None and state.scope.is_open:
             context = state.context.copy()
-            self._asyncioRunner = BorrowedScope(state.scope, context)
+            runner = scope_for(state.scope, context)  # a concurrent class's test, or None
+            self._asyncioRunner = runner or BorrowedScope(state.scope, context)
             self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).
@@ -712,7 +779,7 @@ class AsyncTestCase(unittest.TestCase):
         job = self._aiounit_job
         if job is not None:
             self._aiounit_job = None
-            watchdog.disarm(job)
+            job.watcher.disarm(job)
 
     def debug(self) -> None:
         """Run the test without a result; exceptions propagate.
@@ -731,6 +798,18 @@ class AsyncTestCase(unittest.TestCase):
     def __del__(self) -> None:
         if getattr(self, "_asyncioRunner", None) is not None:
             self._tearDownAsyncioRunner()
+
+
+AsyncTestCase._aiounit_close_runner._aiounit_own_step = True  # type: ignore[attr-defined]
+
+
+def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
+    # Whether this thread is inside the loop: it cannot be re-entered. Tests of a
+    # concurrent class run their unittest parts in other threads, beside the running loop.
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _async_cm_methods(cm: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:

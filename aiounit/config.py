@@ -118,6 +118,29 @@ def parse_virtual_time(value: object) -> str:
         raise ValueError("expected true, auto, manual or false") from None
 
 
+#: How many tests of a concurrent class run at once when no number is given.
+DEFAULT_CONCURRENCY = 64
+
+
+def parse_concurrent(value: object) -> int:
+    """Concurrent classes: true (at most :data:`DEFAULT_CONCURRENCY` tests of a class at
+    once), false (``0``: one by one), or a whole number of tests at once, 2 or more."""
+    if isinstance(value, bool):
+        return DEFAULT_CONCURRENCY if value else 0
+    if isinstance(value, int) and value >= 0:
+        return DEFAULT_CONCURRENCY if value == 1 else value
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text.isdigit():
+        number = int(text)
+        return DEFAULT_CONCURRENCY if number == 1 else number
+    try:
+        return DEFAULT_CONCURRENCY if parse_bool(text) else 0
+    except ValueError:
+        raise ValueError(
+            "expected true, false, or the most tests of a class to run at once (2 or more)"
+        ) from None
+
+
 def parse_count(value: object) -> int:
     """A whole number, 0 or more."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -176,6 +199,7 @@ KEYS: dict[str, Key] = {
         Key("blocked_loop_threshold", parse_seconds),
         Key("checks", parse_checks),
         Key("color", _choice("auto", "always", "never"), "auto"),
+        Key("concurrent", parse_concurrent),
         Key("durations", parse_count),
         Key("json", parse_path),
         Key("junit_xml", parse_path),
@@ -225,6 +249,7 @@ class Settings:
     blocked_loop_threshold: float | None
     checks: str | None
     color: str
+    concurrent: int | None
     durations: int | None
     json: str | None
     junit_xml: str | None
@@ -420,8 +445,8 @@ def environment_for(settings: Settings) -> dict[str, str]:
 
     The loop, debug mode, time limit and check levels reach test cases through the
     environment: cases read ``AIOUNIT_LOOP``, ``AIOUNIT_LOOP_DEBUG``, ``AIOUNIT_TIMEOUT``,
-    ``AIOUNIT_CHECKS``, ``AIOUNIT_STRICT``, ``AIOUNIT_BLOCKED_LOOP_THRESHOLD`` and
-    ``AIOUNIT_VIRTUAL_TIME`` themselves.
+    ``AIOUNIT_CHECKS``, ``AIOUNIT_STRICT``, ``AIOUNIT_BLOCKED_LOOP_THRESHOLD``,
+    ``AIOUNIT_VIRTUAL_TIME`` and ``AIOUNIT_CONCURRENT`` themselves.
     """
     variables: dict[str, str] = {}
     if settings.loop is not None:
@@ -440,4 +465,6 @@ def environment_for(settings: Settings) -> dict[str, str]:
         variables[KEYS["strict"].env] = "1"
     if settings.virtual_time is not None:
         variables[KEYS["virtual_time"].env] = settings.virtual_time
+    if settings.concurrent is not None:
+        variables[KEYS["concurrent"].env] = str(settings.concurrent)
     return variables

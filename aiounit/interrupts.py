@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Protocol
 
 from aiounit.errors import AiounitError
 
@@ -78,6 +79,14 @@ class TestInterrupts:
             return
         raise _CtrlC(self.message)
 
+    def interrupt(self) -> None:
+        """Count a Ctrl-C and cancel the running step, raising nothing: used for the
+        tests of a concurrent class, which a first Ctrl-C ends all together."""
+        self.presses += 1
+        task = self._task()
+        if task is not None and not task.done():
+            task.cancel(msg="interrupted by Ctrl-C")
+
     def translate(self, exc: BaseException | None, presses_before: int) -> BaseException | None:
         """What a step that ended with ``exc`` should raise instead, if anything."""
         if self.presses != presses_before and isinstance(exc, asyncio.CancelledError | _CtrlC):
@@ -95,7 +104,11 @@ def _nothing() -> None:
     return None
 
 
-_active: TestInterrupts | None = None
+class _Pressable(Protocol):
+    def press(self) -> None: ...
+
+
+_active: _Pressable | None = None
 _checked = False
 
 
@@ -114,17 +127,37 @@ def _ctrl_c_is_known() -> bool:
     return handler is signal.SIG_IGN or (_checked and handler is _on_sigint)
 
 
+def _install() -> None:
+    global _checked
+    if not _checked and threading.current_thread() is threading.main_thread():
+        _checked = True
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
+
+
+@contextlib.contextmanager
+def routed(target: _Pressable) -> Iterator[None]:
+    """While inside, Ctrl-C calls ``target.press()`` (a concurrent class's tests share it).
+
+    Called in the main thread, with the same rules as :func:`start` for the handler.
+    """
+    global _active
+    _install()
+    previous, _active = _active, target
+    try:
+        yield
+    finally:
+        _active = previous
+
+
 def start(state: TestInterrupts) -> None:
     """Route Ctrl-C to ``state`` while its test runs (main thread, default handler only).
 
     The handler is installed once, and only over Python's default one: a runner that
     handles Ctrl-C itself (unittest's ``-c``) keeps its own behaviour.
     """
-    global _active, _checked
-    if not _checked and threading.current_thread() is threading.main_thread():
-        _checked = True
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _on_sigint)
+    global _active
+    _install()
     _active = state
 
 

@@ -100,7 +100,9 @@ class TestLoader(unittest.TestLoader):
     via :func:`aiounit.case.as_async_case`, so each async test runs on a fresh loop.
     Classes that run their tests themselves (``IsolatedAsyncioTestCase``,
     ``AsyncTestCase``, any class overriding ``run``, ``_callTestMethod`` or
-    ``__getattribute__``) are loaded unchanged.
+    ``__getattribute__``) are loaded unchanged, except that the tests of a concurrent
+    class (``concurrent = True``, or ``--concurrent``) come in a
+    :class:`aiounit.concurrent_run.ConcurrentSuite`, which runs them at the same time.
     """
 
     asyncio_mode = "strict"
@@ -114,7 +116,14 @@ class TestLoader(unittest.TestLoader):
     def loadTestsFromTestCase(self, testCaseClass: type[unittest.TestCase]) -> unittest.TestSuite:
         """Load the tests of a class, handling its async tests as ``asyncio_mode`` says."""
         if not _is_plain_case(testCaseClass):
-            return super().loadTestsFromTestCase(testCaseClass)
+            suite = super().loadTestsFromTestCase(testCaseClass)
+            concurrency = getattr(testCaseClass, "_aiounit_concurrency", None)
+            limit = concurrency() if concurrency is not None else 0
+            if limit and suite.countTestCases() > 1:
+                from aiounit.concurrent_run import ConcurrentSuite
+
+                return ConcurrentSuite(list(suite), limit=limit)
+            return suite
         names = self.getTestCaseNames(testCaseClass)
         async_names = [n for n in names if is_async_test(getattr(testCaseClass, n, None))]
         if not async_names:

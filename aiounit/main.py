@@ -52,6 +52,7 @@ class TestProgram(unittest.TestProgram):
     strict: bool | None = None
     blocked_loop_threshold: float | None = None
     virtual_time: str | None = None
+    concurrent: int | None = None
     junit_xml: str | None = None
     json_report: str | None = None
     color: str | None = None
@@ -175,6 +176,7 @@ class TestProgram(unittest.TestProgram):
             "blocked_loop_threshold": self.blocked_loop_threshold,
             "checks": self.checks,
             "color": self.color,
+            "concurrent": self.concurrent,
             "durations": self.durations,
             "json": self.json_report,
             "junit_xml": self.junit_xml,

@@ -182,6 +182,18 @@ def parent_parser(
         "clock.advance(); tests see it as AIOUNIT_VIRTUAL_TIME (default: real time)",
     )
     running.add_argument(
+        "--concurrent",
+        nargs="?",
+        const="true",
+        type=option_type(config.parse_concurrent),
+        default=None,
+        metavar="N",
+        help="Run the tests of each class at the same time on the class loop, at most N "
+        "at once (64 when N is not given), for classes that set no concurrent and no "
+        "loop_scope='test'; 'false' runs them one by one; tests see it as "
+        "AIOUNIT_CONCURRENT (default: one by one)",
+    )
+    running.add_argument(
         "--checks",
         type=option_type(config.parse_checks),
         default=None,

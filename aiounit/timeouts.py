@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from aiounit.errors import AiounitError, ConfigurationError
 from aiounit.stacks import describe_tasks, describe_thread
@@ -137,6 +137,9 @@ class TimeoutJob:
     is interrupted with :class:`LoopBlockedInterrupt`.
     """
 
+    #: What arms and disarms the job: the watchdog, or a concurrent class's own watcher.
+    watcher: Watcher
+
     def __init__(
         self,
         what: str,
@@ -159,6 +162,12 @@ class TimeoutJob:
         self.interruptible = 0
         self._interrupted = 0
         self._answered: threading.Event | None = None  # made when it first fires
+        #: The tasks that belong to the test, when it shares its loop with tests running
+        #: at the same time: only those are reported and cancelled. None: every task.
+        self.tasks: Callable[[], set[asyncio.Task[Any]]] | None = None
+        #: For such a test: whether the code the thread runs now is the test's own (only
+        #: then may a blocked loop be interrupted for it). None: the thread is the test's.
+        self.owns_thread: Callable[[], bool] | None = None
 
     def describe_limit(self) -> str:
         """What timed out and which setting gave the limit, for the failure message."""
@@ -226,7 +235,8 @@ class TimeoutJob:
         task = self._task()
         if loop is None:
             return
-        pending = asyncio.all_tasks(loop)
+        owned = self.tasks
+        pending = owned() if owned is not None else asyncio.all_tasks(loop)
         where = describe_tasks(pending, first=task) if pending else "(no task was running)"
         self.report = (
             f"{self.describe_limit()}.\n\nWhere each task was waiting when the limit "
@@ -252,7 +262,8 @@ def _on_signal(signum: int, frame: Any) -> None:
         _pending = None
         # Not a late interrupt meant for an earlier test, and inside user code: else the
         # watchdog fires again after the grace period.
-        if watchdog.is_armed(job) and job.interruptible:
+        owns = job.owns_thread
+        if job.watcher.is_armed(job) and job.interruptible and (owns is None or owns()):
             raise LoopBlockedInterrupt(job.report)
         return
     previous = _previous_handler
@@ -272,6 +283,20 @@ def install_signal_handler() -> None:
         _previous_handler = current
         signal.signal(_SIGNAL, _on_signal)
     _installed = True
+
+
+class Watcher(Protocol):
+    """What watches time limits: :data:`watchdog`, or a concurrent class's watcher."""
+
+    def arm(self, job: TimeoutJob) -> None:
+        """Watch ``job``."""
+
+    def disarm(self, job: TimeoutJob) -> None:
+        """Stop watching ``job``."""
+
+    def is_armed(self, job: TimeoutJob) -> bool:
+        """Whether ``job`` is being watched."""
+        ...
 
 
 class Watchdog:
@@ -338,3 +363,5 @@ class Watchdog:
 
 
 watchdog = Watchdog()
+#: Who watches a job: the one watchdog, unless the job belongs to a concurrent class.
+TimeoutJob.watcher = watchdog

@@ -97,6 +97,8 @@ class Framework:
     suites: tuple[str, ...] = GENERAL
     #: Generated classes set ``virtual_time = True`` (aiounit's flavour only).
     virtual_time: bool = False
+    #: Generated classes set ``concurrent = True`` (aiounit's flavour only).
+    concurrent: bool = False
     #: More environment, computed when the run starts rather than when this module loads.
     env_factory: Callable[[], Mapping[str, str]] | None = None
 
@@ -253,6 +255,18 @@ FRAMEWORKS: dict[str, Framework] = {
             virtual_time=True,
             # On class-fixture, aiounit-virtual already has the class scope.
             suites=("trivial", "sleepy"),
+        ),
+        Framework(
+            "aiounit-concurrent",
+            "aiounit.AsyncTestCase with concurrent = True, run by aiounit's own runner (its "
+            "loader runs such classes concurrently): the tests of a class sleep side by side "
+            "on the class loop, in real time.",
+            "aiounit",
+            AIOUNIT_MAIN,
+            "import aiounit.concurrent_run",
+            concurrent=True,
+            suites=("sleepy",),
+            notes={"sleepy": "the 20 tests of each class sleep at the same time"},
         ),
         Framework(
             "aiounit-nochecks",

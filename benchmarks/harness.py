@@ -96,6 +96,7 @@ def run_suite(
             framework.flavor,
             framework.loop_scope,
             virtual_time=framework.virtual_time,
+            concurrent=framework.concurrent,
         )
         try:
             env = child_env(framework, directory / "trace.txt")

@@ -164,15 +164,19 @@ def generate(
     flavor: str,
     loop_scope: str | None,
     virtual_time: bool = False,
+    concurrent: bool = False,
 ) -> list[str]:
     """Write the suite into directory in the given flavour; return the expected trace ids.
 
-    virtual_time sets ``virtual_time = True`` on every class, which only aiounit has.
+    virtual_time sets ``virtual_time = True`` on every class, and concurrent sets
+    ``concurrent = True``; only aiounit has them.
     """
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavour {flavor!r}; expected one of {', '.join(FLAVORS)}")
     if virtual_time and flavor != "aiounit":
         raise ValueError(f"virtual time is an aiounit setting; the {flavor!r} flavour has none")
+    if concurrent and flavor != "aiounit":
+        raise ValueError(f"concurrent is an aiounit setting; the {flavor!r} flavour has none")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "benchtrace.py").write_text(_TRACE_MODULE.format(env=TRACE_ENV))
     if flavor in ("pytest-asyncio", "cooperative"):
@@ -182,7 +186,7 @@ def generate(
             ini.append("asyncio_default_fixture_loop_scope = function")
         (directory / "pytest.ini").write_text("\n".join(ini) + "\n")
     for c in range(shape.classes):
-        source = _module(suite, flavor, loop_scope, virtual_time, c, shape.class_ids(c))
+        source = _module(suite, flavor, loop_scope, virtual_time, c, shape.class_ids(c), concurrent)
         (directory / f"test_c{c:02d}.py").write_text(source)
     return shape.ids()
 
@@ -194,6 +198,7 @@ def _module(
     virtual_time: bool,
     class_index: int,
     ids: list[str],
+    concurrent: bool = False,
 ) -> str:
     """The source of one test module holding one class (or, for cooperative, one module)."""
     lines = _header(flavor, suite)
@@ -219,6 +224,8 @@ def _module(
         settings.append(f'    loop_scope = "{loop_scope}"')
     if virtual_time:
         settings.append("    virtual_time = True")
+    if concurrent:
+        settings.append("    concurrent = True")
     if settings:
         lines += [*settings, ""]
     if suite.class_fixture:

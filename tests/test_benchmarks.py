@@ -263,6 +263,12 @@ class GenerateTest(unittest.TestCase):
     def test_the_class_fixture_floor_still_sleeps_in_its_class_setup(self) -> None:
         self.assertIn("time.sleep(0.05)", self.source("class-fixture", "sync"))
 
+    def test_concurrent_is_an_aiounit_setting_of_the_class(self) -> None:
+        self.assertIn("    concurrent = True\n", self.source("sleepy", "aiounit", concurrent=True))
+        self.assertNotIn("concurrent", self.source("sleepy", "aiounit"))
+        with self.assertRaisesRegex(ValueError, "concurrent is an aiounit setting"):
+            self.source("sleepy", "sync", concurrent=True)
+
     def test_virtual_time_is_only_an_aiounit_setting(self) -> None:
         with self.assertRaisesRegex(ValueError, "virtual time is an aiounit setting"):
             self.source("sleepy", "isolated", virtual_time=True)
@@ -382,6 +388,7 @@ class SelectionTest(unittest.TestCase):
                 "aiounit",
                 "aiounit-virtual",
                 "aiounit-class-virtual",
+                "aiounit-concurrent",
             ],
         )
 
@@ -428,6 +435,15 @@ class TargetsTest(unittest.TestCase):
         self.assertAlmostEqual(verdict.ratio or 0, 1.2)
         self.assertIs(verdict.passed, False)
         self.assertIn(f"({target.reference} \N{MINUS SIGN} sleeps)", target.describe())
+
+    def test_plus_seconds_adds_the_unavoidable_sleeps_to_the_reference(self) -> None:
+        [target] = [t for t in TARGETS if t.plus_seconds]
+        self.assertAlmostEqual(target.plus_seconds, 0.5)  # 10 classes, one 0.05 s sleep each
+        results = {target.suite: {target.framework: _series(1.2), target.reference: _series(0.1)}}
+        [verdict] = [v for v in judge(results, {}) if v.target is target]
+        self.assertAlmostEqual(verdict.ratio or 0, 2.0)
+        self.assertIs(verdict.passed, True)
+        self.assertIn(f"({target.reference} + 0.50 s)", target.describe())
 
     def test_a_reference_no_longer_than_its_sleeps_gives_no_ratio(self) -> None:
         target = Target("class-fixture", "aiounit-virtual", "aiounit", 1.1, less_sleeps=True)

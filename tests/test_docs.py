@@ -41,6 +41,7 @@ PASSING = {
     "ports": ("aiounit",),
     "mocking": ("aiounit",),
     "checks": ("aiounit", "unittest"),
+    "concurrent": ("aiounit", "unittest"),
     "migration/before": ("aiounit", "unittest"),
     "migration/after": ("aiounit", "unittest"),
     "migration/class_fixture": ("aiounit", "unittest"),
