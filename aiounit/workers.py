@@ -1,0 +1,548 @@
+"""The main-process side of ``-j``: the worker pool, scheduling, crashes, Ctrl-C, replay."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import unittest
+from multiprocessing.connection import wait
+
+from aiounit.result import (
+    BAD_OUTCOMES,
+    ERROR,
+    EXPECTED_FAILURE,
+    FAILED,
+    SKIPPED,
+    UNEXPECTED_SUCCESS,
+    TestRecord,
+    TestResult,
+)
+from aiounit.worker_main import StreamingResult, WorkerOptions, error_record, run_unit, serve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from multiprocessing.connection import Connection
+    from typing import Any
+
+    from aiounit.shards import Unit
+    from aiounit.worker_main import Event
+
+__all__ = ["START_METHOD", "ParallelSuite", "grace_for", "resolve_jobs"]
+
+#: How workers are started. ``spawn`` starts each in a fresh interpreter: safe when the
+#: main process has threads (aiounit's watchdog, the user's), unlike ``fork``, at the cost
+#: of importing aiounit and the test modules again in every worker.
+START_METHOD = "spawn"
+
+# Seconds between checks of time limits and stop requests while waiting for workers.
+_TICK = 0.25
+# How long Ctrl-C waits for workers to finish their running test before killing them.
+_INTERRUPT_WAIT = 30.0
+
+
+def resolve_jobs(jobs: int) -> int:
+    """The number of workers for ``jobs``; 0 means one per CPU this process may use."""
+    if jobs > 0:
+        return jobs
+    counter = getattr(os, "process_cpu_count", None) or os.cpu_count
+    return max(1, counter() or 1)
+
+
+def grace_for(limit: float) -> float:
+    """Seconds a worker may stay silent past a test's limit before it is killed.
+
+    The worker's own watchdog fires at the limit and reports where the test hung; only a
+    worker that cannot answer (blocked inside C code) outlives the grace.
+    """
+    return min(30.0, max(2.0, limit / 2))
+
+
+class _UnitState:
+    """The events received for one unit so far, and what of it is still to run."""
+
+    __slots__ = ("done", "events", "remaining", "unit")
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.events: list[Event] = []
+        self.remaining = unit.ids
+        self.done = False
+
+
+class _Worker:
+    """One worker process and what it is doing."""
+
+    def __init__(self, context: Any, number: int, options: WorkerOptions) -> None:
+        self.number = number
+        ours, theirs = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(theirs, options), name=f"aiounit-worker-{number}", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self.conn: Connection = ours
+        self.state: _UnitState | None = None
+        self.test: str | None = None
+        self.deadline: float | None = None
+        self.limit: float | None = None
+        self.killed_after: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.state is not None
+
+    def send(self, message: object) -> None:
+        # A worker that died cannot be sent to; its sentinel reports the death next.
+        with contextlib.suppress(OSError):
+            self.conn.send(message)
+
+
+class ParallelSuite:
+    """Runs units of tests in worker processes and reports them as a serial run would.
+
+    Called with a :class:`aiounit.TestResult` (as a suite is), it starts ``jobs``
+    workers, hands them units, heaviest first when durations are known, and replays the
+    records they stream back into the result in serial order, so the terminal output
+    and the reports are those of a serial run. Local units (tests that cannot be loaded
+    by name elsewhere) run in this process. A worker that dies costs the test it was
+    running; a new worker takes over the rest.
+    """
+
+    def __init__(
+        self,
+        units: list[Unit],
+        jobs: int,
+        *,
+        asyncio_mode: str = "strict",
+        warnings: str | None = None,
+        by_weight: bool = False,
+    ) -> None:
+        self.units = units
+        self.jobs = jobs
+        self.asyncio_mode = asyncio_mode
+        self.warnings = warnings
+        self.by_weight = by_weight
+        #: Exit statuses of workers that died during the run, for tests and reports.
+        self.crashes: list[str] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        return (item for unit in self.units for item in unit.items)
+
+    def countTestCases(self) -> int:
+        """The number of tests in all units."""
+        return sum(len(unit.ids) for unit in self.units)
+
+    def __call__(self, result: unittest.TestResult) -> unittest.TestResult:
+        return self.run(result)
+
+    def run(self, result: unittest.TestResult) -> unittest.TestResult:
+        """Run every unit into ``result``; Ctrl-C re-raises after the results are replayed."""
+        if not isinstance(result, TestResult):
+            from aiounit.errors import AiounitError
+
+            raise AiounitError(
+                f"-j needs aiounit's TestResult to replay the workers' records into, but "
+                f"the runner made a {type(result).__qualname__}. Use aiounit.TestRunner (or "
+                "a subclass) and a result class derived from aiounit.TestResult, or run "
+                "without -j",
+                slug="parallel-needs-aiounit-result",
+            )
+        _Run(self, result).go()
+        return result
+
+
+class _Run:
+    """One parallel run: the pool, the queue of work, and the replay into the result."""
+
+    def __init__(self, suite: ParallelSuite, result: TestResult) -> None:
+        self.suite = suite
+        self.result = result
+        self.options = WorkerOptions(
+            asyncio_mode=suite.asyncio_mode,
+            buffer=bool(result.buffer),
+            failfast=bool(result.failfast),
+            tb_locals=bool(result.tb_locals),
+            warnings=suite.warnings,
+        )
+        self.states = [_UnitState(unit) for unit in suite.units]
+        remote = [state for state in self.states if not state.unit.local]
+        if suite.by_weight:
+            remote.sort(key=lambda s: (-s.unit.weight, s.unit.index))
+        self.queue: list[tuple[_UnitState, list[str]]] = [(s, s.remaining) for s in remote]
+        self.workers: list[_Worker] = []
+        self.context = multiprocessing.get_context(START_METHOD)
+        self.started = 0
+        self.released = 0
+        self.stopping = False
+        self.tests: dict[str, Any] = {}
+        for unit in suite.units:
+            for item in unit.items:
+                for test in _leaves(item):
+                    self.tests.setdefault(test.id(), test)
+
+    # -- the pool ------------------------------------------------------------------------
+
+    def _start_worker(self) -> _Worker:
+        self.started += 1
+        worker = _Worker(self.context, self.started, self.options)
+        self.workers.append(worker)
+        return worker
+
+    def go(self) -> None:
+        for _ in range(min(resolve_jobs(self.suite.jobs), len(self.queue))):
+            self._start_worker()
+        try:
+            self._run_local_units()
+            self._loop()
+        except KeyboardInterrupt:
+            self._interrupt()
+            self._release(everything=True)
+            raise
+        finally:
+            self._shut_down()
+        self._release(everything=True)
+
+    def _run_local_units(self) -> None:
+        # While the workers start up: tests only this process can load.
+        for state in self.states:
+            if not state.unit.local or self.stopping:
+                continue
+            streaming = StreamingResult(state.events.append, self.options)
+            interrupted = run_unit(unittest.TestSuite(state.unit.items), streaming)
+            state.done = True
+            self._check_failfast(state.events)
+            if interrupted:
+                raise KeyboardInterrupt
+            self._release()
+
+    def _loop(self) -> None:
+        while True:
+            if self.result.shouldStop and not self.stopping:
+                self._stop()
+            self._dispatch()
+            busy = [w for w in self.workers if w.busy]
+            if not busy and (self.stopping or not self.queue):
+                return
+            waitables: list[Any] = []
+            for worker in self.workers:
+                waitables += [worker.conn, worker.process.sentinel]
+            ready = set(wait(waitables, timeout=self._timeout()))
+            for worker in list(self.workers):
+                if worker.conn in ready:
+                    self._receive(worker)
+                if worker.process.sentinel in ready or not worker.process.is_alive():
+                    self._receive(worker)
+                    self._buried(worker)
+            self._enforce_deadlines()
+            self._release()
+
+    def _timeout(self) -> float:
+        deadlines = [w.deadline for w in self.workers if w.deadline is not None]
+        if not deadlines:
+            return _TICK
+        return max(0.0, min(_TICK, min(deadlines) - time.monotonic()))
+
+    def _dispatch(self) -> None:
+        if self.stopping:
+            return
+        for worker in self.workers:
+            if not self.queue:
+                return
+            if not worker.busy and worker.process.is_alive():
+                state, ids = self.queue.pop(0)
+                worker.state = state
+                worker.test = None
+                worker.limit = self._gap_limit(state)
+                worker.deadline = _deadline(worker.limit)
+                worker.send(("unit", state.unit.index, state.unit.classes, ids))
+        if self.queue and not any(w.process.is_alive() and not w.busy for w in self.workers):
+            alive = sum(w.process.is_alive() for w in self.workers)
+            if alive < min(resolve_jobs(self.suite.jobs), len(self.queue) + alive):
+                self._start_worker()
+
+    # -- events --------------------------------------------------------------------------
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._handle(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            pass
+
+    def _handle(self, worker: _Worker, event: Event) -> None:
+        state = worker.state
+        if state is None:
+            return
+        kind = event[0]
+        if kind == "done":
+            state.done = True
+            worker.state = worker.test = worker.deadline = None
+            if event[2]:
+                self.stopping = True
+            return
+        state.events.append(event)
+        if kind == "start":
+            worker.test = event[1]
+            worker.limit = _limit_of(self.tests.get(event[1]))
+            state.remaining = [i for i in state.remaining if i != event[1]]
+        elif kind == "stop":
+            worker.test = None
+            worker.limit = self._gap_limit(state)
+        worker.deadline = _deadline(worker.limit)
+        self._check_failfast([event])
+
+    def _check_failfast(self, events: list[Event]) -> None:
+        if not self.result.failfast or self.stopping:
+            return
+        for event in events:
+            records = event[2] if event[0] == "stop" else event[1] if event[0] == "records" else []
+            if any(record["outcome"] in BAD_OUTCOMES for record in records):
+                self._stop()
+                return
+
+    def _stop(self) -> None:
+        """Start no more units; workers end theirs after the running test."""
+        self.stopping = True
+        for worker in self.workers:
+            worker.send(("stop",))
+
+    def _gap_limit(self, state: _UnitState) -> float | None:
+        # Between tests a unit runs class and module fixtures: allow the longest limit
+        # of its tests, which is what aiounit's class hooks get too.
+        limits = [_limit_of(self.tests.get(i)) for i in state.remaining[:1] or state.unit.ids]
+        known = [limit for limit in limits if limit is not None]
+        return max(known) if known else None
+
+    # -- crashes and time limits ---------------------------------------------------------
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.deadline is not None and now >= worker.deadline and worker.busy:
+                worker.killed_after = worker.limit
+                worker.process.kill()
+                worker.process.join(5)
+                self._receive(worker)
+                self._buried(worker)
+
+    def _buried(self, worker: _Worker) -> None:
+        """``worker`` has exited: report what it cost, hand its work on, replace it."""
+        if worker not in self.workers:
+            return
+        worker.process.join(5)
+        self.workers.remove(worker)
+        worker.conn.close()
+        state = worker.state
+        if state is None or self.stopping:
+            if state is not None:
+                state.done = True
+            return
+        status = _exit_status(worker.process.exitcode)
+        self.suite.crashes.append(status)
+        test_id = worker.test
+        message = self._crash_message(worker, test_id, status)
+        if test_id is not None:
+            test = self.tests.get(test_id, test_id)
+            record = error_record(test, message)
+            state.events.append(("stop", test_id, [record.to_dict()], None, "", ""))
+            state.remaining = [i for i in state.remaining if i != test_id]
+            retry = state.remaining
+        else:
+            record = error_record(state.unit.key, message)
+            state.events.append(("records", [record.to_dict()]))
+            # Died outside any test (a class fixture): running the rest again would most
+            # likely die the same way, unless some test had run since the unit began.
+            started = any(event[0] == "start" for event in state.events)
+            retry = state.remaining if started and state.remaining != state.unit.ids else []
+        if retry:
+            self.queue.insert(0, (state, retry))
+        else:
+            state.done = True
+        self._check_failfast(state.events[-1:])
+
+    def _crash_message(self, worker: _Worker, test_id: str | None, status: str) -> str:
+        what = (
+            test_id
+            if test_id is not None
+            else f"the fixtures of {worker.state and worker.state.unit.key}"
+        )
+        where = f"worker {worker.number} (pid {worker.process.pid})"
+        if worker.killed_after is not None:
+            limit = worker.killed_after
+            return (
+                f"WorkerBlockedError: {what} did not end within its time limit of "
+                f"{limit:g}s plus a grace of {grace_for(limit):g}s, and {where} did not "
+                f"answer, so aiounit killed the worker ({status}). Code blocked inside C "
+                "(an extension, ctypes, a lock taken without a timeout) cannot be "
+                "interrupted in-process. Give the call a timeout, or run it in a thread "
+                "with asyncio.to_thread; the other tests go on in a new worker "
+                "[worker-blocked]"
+            )
+        return (
+            f"WorkerCrashedError: {what} was running in {where} when the worker process "
+            f"died ({status}). A crash in C code (an extension module, ctypes), os._exit() "
+            "or the out-of-memory killer are the usual causes. Run this test alone "
+            "without -j to see it happen; the other tests go on in a new worker "
+            "[worker-crashed]"
+        )
+
+    # -- Ctrl-C and the end --------------------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """Pass Ctrl-C on once to every worker, then gather what they still send."""
+        self.stopping = True
+        for worker in self.workers:
+            if worker.process.is_alive() and worker.process.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(worker.process.pid, signal.SIGINT)
+        deadline = time.monotonic() + _INTERRUPT_WAIT
+        try:
+            while any(w.process.is_alive() for w in self.workers):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                waitables = [w.conn for w in self.workers] + [
+                    w.process.sentinel for w in self.workers
+                ]
+                wait(waitables, timeout=min(_TICK, remaining))
+                for worker in self.workers:
+                    self._receive(worker)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop at once
+        for worker in self.workers:
+            self._receive(worker)
+
+    def _shut_down(self) -> None:
+        for worker in self.workers:
+            worker.send(None)
+        end = time.monotonic() + 5
+        for worker in self.workers:
+            worker.process.join(max(0.0, end - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self.workers = []
+
+    def _release(self, everything: bool = False) -> None:
+        """Replay finished units into the result, in serial order (all of them at the end)."""
+        while self.released < len(self.states):
+            state = self.states[self.released]
+            if not (state.done or everything):
+                return
+            _replay(self.result, _complete(state.events))
+            self.released += 1
+
+
+def _complete(events: list[Event]) -> list[Event]:
+    # A test that started but never ended (Ctrl-C killed its worker) is left out.
+    if events and events[-1][0] == "start":
+        return events[:-1]
+    return events
+
+
+def _leaves(item: Any) -> list[Any]:
+    if isinstance(item, unittest.TestSuite):
+        return [test for child in item for test in _leaves(child)]
+    return [item]
+
+
+def _deadline(limit: float | None) -> float | None:
+    if limit is None or math.isinf(limit):
+        return None
+    return time.monotonic() + limit + grace_for(limit)
+
+
+def _limit_of(test: object) -> float | None:
+    """The time limit of ``test`` as its case computes it; None for no limit."""
+    from aiounit.case import AsyncTestCase, _static_lookup
+    from aiounit.timeouts import timeout_for
+
+    cls = type(test)
+    if not isinstance(test, AsyncTestCase):
+        return None
+    method = getattr(cls, getattr(test, "_testMethodName", ""), None)
+    try:
+        seconds, _ = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
+    except ValueError:
+        return None
+    return seconds
+
+
+def _exit_status(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        description = signal.strsignal(-code) or name
+        return f"killed by signal {-code}, {name}: {description}"
+    return f"exit status {code}"
+
+
+class _Outcome:
+    """Stands for a test in unittest's lists (``failures``, ``errors``...) of a replay."""
+
+    __slots__ = ("_description", "_id")
+
+    def __init__(self, record: TestRecord) -> None:
+        self._id = record.id
+        self._description = record.description
+
+    def id(self) -> str:
+        return self._id
+
+    def __str__(self) -> str:
+        return self._description
+
+    def shortDescription(self) -> None:
+        return None
+
+
+def _replay(result: TestResult, events: list[Event]) -> None:
+    """Feed a unit's events to ``result`` as if its tests had run in this process."""
+    description = ""
+    for event in events:
+        kind = event[0]
+        if kind == "start":
+            description = event[2]
+            result.testsRun += 1
+            for listener in result.listeners:
+                listener.test_started(event[2], event[3])
+            continue
+        records = event[1] if kind == "records" else event[2]
+        for data in records:
+            _add(result, TestRecord.from_dict(data))
+        if kind == "stop":
+            if event[3] is not None:
+                result.collectedDurations.append((description, event[3]))
+            for text, stream in ((event[4], sys.stdout), (event[5], sys.stderr)):
+                if text:
+                    stream.write(text)
+                    stream.flush()
+
+
+def _add(result: TestResult, record: TestRecord) -> None:
+    stand_in: Any = _Outcome(record)
+    outcome = record.outcome
+    if outcome == FAILED:
+        result.failures.append((stand_in, record.traceback))
+    elif outcome == ERROR:
+        result.errors.append((stand_in, record.traceback))
+    elif outcome == SKIPPED:
+        result.skipped.append((stand_in, record.message))
+    elif outcome == EXPECTED_FAILURE:
+        result.expectedFailures.append((stand_in, record.traceback))
+    elif outcome == UNEXPECTED_SUCCESS:
+        result.unexpectedSuccesses.append(stand_in)
+    result.records.append(record)
+    for listener in result.listeners:
+        listener.outcome_added(record)
