@@ -326,8 +326,8 @@ class TestProgram(unittest.TestProgram):
             chosen = shards.split(units, k, n)
             count = sum(len(unit.ids) for unit in chosen)
             header.append(
-                f"Shard {k}/{n}: {count} of {total} tests, {len(chosen)} of {len(units)} "
-                f"classes (balanced by {'durations' if known else 'test count'})"
+                f"Shard {k}/{n}: {count} of {total} tests in {len(chosen)} of {len(units)} "
+                f"work units (balanced by {'durations' if known else 'test count'})"
             )
             units = chosen
         if settings.jobs is None or self.list_tests:

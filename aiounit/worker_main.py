@@ -76,10 +76,17 @@ class StreamingResult(TestResult):
         self.tb_locals = options.tb_locals
         # unittest echoes captured output of a failing test to these; the main process
         # prints it in the test's place instead.
+        self._aiounit_streams = sys.stdout, sys.stderr
         self._original_stdout = io.StringIO()
         self._original_stderr = io.StringIO()
         #: Set by the main process's stop request: end after the running test.
         self.stop_requested: Callable[[], bool] = lambda: False
+
+    def _restoreStdout(self) -> None:
+        # unittest restores sys.stdout to the echo sinks above: put the real streams back.
+        super()._restoreStdout()  # type: ignore[misc]
+        if self.buffer:
+            sys.stdout, sys.stderr = self._aiounit_streams
 
     def _aiounit_new_records(self) -> list[dict[str, Any]]:
         fresh = self.records[self._aiounit_sent :]
