@@ -111,6 +111,7 @@ class TestProgram(unittest.TestProgram):
         self.progName = os.path.basename(argv[0])
         self.settings: config.Settings | None = None
         self._aiounit_saved_env: dict[str, str | None] = {}
+        self._aiounit_pool: Any = None
         self.parseArgs(argv)
         self.runTests()
 
@@ -166,6 +167,12 @@ class TestProgram(unittest.TestProgram):
     def createTests(self, from_discovery: bool = False, Loader: Any = None) -> None:
         """Resolve the settings, then load the tests as ``unittest.main`` does."""
         self._aiounit_resolve_settings()
+        settings = self.settings
+        if settings is not None and settings.jobs is not None and not self.list_tests:
+            from aiounit.workers import WorkerPool
+
+            # Started now, the workers start up while the tests are being discovered.
+            self._aiounit_pool = WorkerPool(settings.jobs)
         try:
             super().createTests(from_discovery, Loader)
         except BaseException:
@@ -340,6 +347,7 @@ class TestProgram(unittest.TestProgram):
             asyncio_mode=settings.asyncio_mode,
             warnings=self.warnings,
             by_weight=known,
+            pool=self._aiounit_pool,
         )
 
     def _aiounit_save_durations(self, path: str, result: TestResult) -> None:

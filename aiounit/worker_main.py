@@ -60,10 +60,13 @@ class StreamingResult(TestResult):
 
     * ``("records", [record dicts])``: outcomes recorded outside a test (class and
       module fixtures), sent before the next test starts and when a unit ends;
-    * ``("start", test_id, description, doc)``: a test began;
-    * ``("stop", test_id, [record dicts], duration or None, stdout echo, stderr echo)``:
-      the test ended; the echoes are what unittest prints of output captured under
-      ``-b`` when the test fails.
+    * ``("test", test_id, description, doc, [record dicts], duration or None, stdout
+      echo, stderr echo)``: a test ended; the echoes are what unittest prints of output
+      captured under ``-b`` when the test fails.
+
+    That a test started is not sent: tests end in the order the main process sent them,
+    so it knows which one runs from those that ended, and one message per test halves
+    the traffic.
     """
 
     def __init__(self, send: Callable[[Event], None], options: WorkerOptions) -> None:
@@ -100,12 +103,11 @@ class StreamingResult(TestResult):
             self._aiounit_send(("records", fresh))
 
     def startTest(self, test: unittest.TestCase) -> None:
-        """Send what happened before this test, then that it started."""
+        """Send what happened before this test; note which test runs now."""
         if self.stop_requested():
             self.stop()
         self.flush()
         super().startTest(test)
-        self._aiounit_send(("start", test.id(), str(test), _doc(test)))
 
     def stopTest(self, test: unittest.TestCase) -> None:
         """Send the test's records, its duration and the output unittest echoed."""
@@ -116,8 +118,10 @@ class StreamingResult(TestResult):
             self._aiounit_durations = len(self.collectedDurations)
         self._aiounit_send(
             (
-                "stop",
+                "test",
                 test.id(),
+                str(test),
+                _doc(test),
                 self._aiounit_new_records(),
                 duration,
                 _drain(self._original_stdout),
@@ -192,17 +196,36 @@ def run_unit(suite: unittest.TestSuite, result: StreamingResult) -> bool:
     return interrupted
 
 
-def serve(conn: Connection, options: WorkerOptions) -> None:
-    """A worker's life: run the units the main process sends until it sends ``None``.
+def serve(conn: Connection) -> None:
+    """A worker's life: set up as the main process says, then run the units it sends.
 
-    The worker leaves the terminal's process group, so a Ctrl-C reaches only the main
-    process, which passes it on once to each worker; the running test then ends with its
-    teardown as in a serial run.
+    The first message is ``("setup", sys.path, WorkerOptions)``: the worker may have been
+    started before discovery added the project's directory to the path. Then come
+    ``("unit", index, classes, ids)`` messages, until ``None``. The worker leaves the
+    terminal's process group, so a Ctrl-C reaches only the main process, which passes it
+    on once to each worker; the running test then ends with its teardown as in a serial run.
     """
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    try:
+        _serve(conn)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # A Ctrl-C that lands while the worker exits must not print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _serve(conn: Connection) -> None:
+    message = conn.recv()
+    if message is None:
+        return
+    _, path, options = message
+    sys.path[:] = path
     if options.warnings:
-        warnings.simplefilter(options.warnings)  # type: ignore[arg-type]
+        warnings.simplefilter(options.warnings)
     loader = TestLoader(options.asyncio_mode)
     result = StreamingResult(conn.send, options)
     stop = False
@@ -215,23 +238,15 @@ def serve(conn: Connection, options: WorkerOptions) -> None:
         return stop
 
     result.stop_requested = stop_requested
-    try:
-        while not stop:
-            message = conn.recv()
-            if message is None or message == ("stop",):
-                break
-            _, index, classes, ids = message
-            interrupted = run_unit(load_unit(loader, classes, ids), result)
-            conn.send(("done", index, interrupted))
-            if interrupted:
-                break
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    # A Ctrl-C that lands between tests must not print a traceback from the worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while not stop:
+        message = conn.recv()
+        if message is None or message == ("stop",):
+            break
+        _, index, classes, ids = message
+        interrupted = run_unit(load_unit(loader, classes, ids), result)
+        conn.send(("done", index, interrupted))
+        if interrupted:
+            break
 
 
 def error_record(test: Any, message: str) -> TestRecord:

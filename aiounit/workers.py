@@ -12,16 +12,8 @@ import time
 import unittest
 from multiprocessing.connection import wait
 
-from aiounit.result import (
-    BAD_OUTCOMES,
-    ERROR,
-    EXPECTED_FAILURE,
-    FAILED,
-    SKIPPED,
-    UNEXPECTED_SUCCESS,
-    TestRecord,
-    TestResult,
-)
+from aiounit.replay import replay
+from aiounit.result import BAD_OUTCOMES, TestResult
 from aiounit.worker_main import StreamingResult, WorkerOptions, error_record, run_unit, serve
 
 TYPE_CHECKING = False
@@ -33,7 +25,7 @@ if TYPE_CHECKING:
     from aiounit.shards import Unit
     from aiounit.worker_main import Event
 
-__all__ = ["START_METHOD", "ParallelSuite", "grace_for", "resolve_jobs"]
+__all__ = ["START_METHOD", "ParallelSuite", "WorkerPool", "grace_for", "resolve_jobs"]
 
 #: How workers are started. ``spawn`` starts each in a fresh interpreter: safe when the
 #: main process has threads (aiounit's watchdog, the user's), unlike ``fork``, at the cost
@@ -78,20 +70,36 @@ class _UnitState:
 class _Worker:
     """One worker process and what it is doing."""
 
-    def __init__(self, context: Any, number: int, options: WorkerOptions) -> None:
+    def __init__(self, context: Any, number: int) -> None:
         self.number = number
         ours, theirs = context.Pipe()
         self.process = context.Process(
-            target=serve, args=(theirs, options), name=f"aiounit-worker-{number}", daemon=True
+            target=serve, args=(theirs,), name=f"aiounit-worker-{number}", daemon=True
         )
         self.process.start()
         theirs.close()
         self.conn: Connection = ours
+        self.set_up = False
         self.state: _UnitState | None = None
-        self.test: str | None = None
+        #: The ids sent with the unit now running, and those of them that are done
+        #: (ended, or never to start because their class fixture failed).
+        self.attempt: list[str] = []
+        self.finished: set[str] = set()
+        self.cursor = 0
+        #: When the worker must have answered by.
         self.deadline: float | None = None
-        self.limit: float | None = None
         self.killed_after: float | None = None
+
+    @property
+    def test(self) -> str | None:
+        """The test the worker runs now (or sets up for): its unit's first one not done.
+
+        Tests end in the order they were sent, so no message is needed when one starts.
+        """
+        attempt, finished = self.attempt, self.finished
+        while self.cursor < len(attempt) and attempt[self.cursor] in finished:
+            self.cursor += 1  # done only grows: the cursor never moves back
+        return attempt[self.cursor] if self.cursor < len(attempt) else None
 
     @property
     def busy(self) -> bool:
@@ -101,6 +109,32 @@ class _Worker:
         # A worker that died cannot be sent to; its sentinel reports the death next.
         with contextlib.suppress(OSError):
             self.conn.send(message)
+
+
+class WorkerPool:
+    """The worker processes of a run.
+
+    The command line starts the pool as soon as it knows ``-j``, so the workers start up
+    while the main process discovers the tests; :class:`ParallelSuite` starts one itself
+    when given none, and starts new workers in place of those that die.
+    """
+
+    def __init__(self, jobs: int, *, start: bool = True) -> None:
+        #: The number of workers the run uses at most.
+        self.size = resolve_jobs(jobs)
+        self.context = multiprocessing.get_context(START_METHOD)
+        self.started = 0
+        self.workers: list[_Worker] = []
+        if start:
+            for _ in range(self.size):
+                self.add()
+
+    def add(self) -> _Worker:
+        """Start one more worker."""
+        self.started += 1
+        worker = _Worker(self.context, self.started)
+        self.workers.append(worker)
+        return worker
 
 
 class ParallelSuite:
@@ -122,9 +156,11 @@ class ParallelSuite:
         asyncio_mode: str = "strict",
         warnings: str | None = None,
         by_weight: bool = False,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.units = units
         self.jobs = jobs
+        self.pool = pool
         self.asyncio_mode = asyncio_mode
         self.warnings = warnings
         self.by_weight = by_weight
@@ -175,11 +211,11 @@ class _Run:
         if suite.by_weight:
             remote.sort(key=lambda s: (-s.unit.weight, s.unit.index))
         self.queue: list[tuple[_UnitState, list[str]]] = [(s, s.remaining) for s in remote]
-        self.workers: list[_Worker] = []
-        self.context = multiprocessing.get_context(START_METHOD)
-        self.started = 0
+        self.pool = suite.pool or WorkerPool(suite.jobs, start=False)
+        self.workers = self.pool.workers
         self.released = 0
         self.stopping = False
+        self.limits = _Limits()
         self.tests: dict[str, Any] = {}
         for unit in suite.units:
             for item in unit.items:
@@ -188,15 +224,9 @@ class _Run:
 
     # -- the pool ------------------------------------------------------------------------
 
-    def _start_worker(self) -> _Worker:
-        self.started += 1
-        worker = _Worker(self.context, self.started, self.options)
-        self.workers.append(worker)
-        return worker
-
     def go(self) -> None:
-        for _ in range(min(resolve_jobs(self.suite.jobs), len(self.queue))):
-            self._start_worker()
+        while len(self.workers) < min(self.pool.size, len(self.queue)):
+            self.pool.add()
         try:
             self._run_local_units()
             self._loop()
@@ -216,7 +246,8 @@ class _Run:
             streaming = StreamingResult(state.events.append, self.options)
             interrupted = run_unit(unittest.TestSuite(state.unit.items), streaming)
             state.done = True
-            self._check_failfast(state.events)
+            for event in state.events:
+                self._check_failfast(event)
             if interrupted:
                 raise KeyboardInterrupt
             self._release()
@@ -255,16 +286,20 @@ class _Run:
             if not self.queue:
                 return
             if not worker.busy and worker.process.is_alive():
+                if not worker.set_up:
+                    worker.send(("setup", sys.path, self.options))
+                    worker.set_up = True
                 state, ids = self.queue.pop(0)
                 worker.state = state
-                worker.test = None
-                worker.limit = self._gap_limit(state)
-                worker.deadline = _deadline(worker.limit)
+                worker.attempt = ids
+                worker.finished = set()
+                worker.cursor = 0
+                worker.deadline = self._next_deadline(worker)
                 worker.send(("unit", state.unit.index, state.unit.classes, ids))
         if self.queue and not any(w.process.is_alive() and not w.busy for w in self.workers):
             alive = sum(w.process.is_alive() for w in self.workers)
-            if alive < min(resolve_jobs(self.suite.jobs), len(self.queue) + alive):
-                self._start_worker()
+            if alive < min(self.pool.size, len(self.queue) + alive):
+                self.pool.add()
 
     # -- events --------------------------------------------------------------------------
 
@@ -282,29 +317,26 @@ class _Run:
         kind = event[0]
         if kind == "done":
             state.done = True
-            worker.state = worker.test = worker.deadline = None
+            worker.state = worker.deadline = None
             if event[2]:
                 self.stopping = True
             return
         state.events.append(event)
-        if kind == "start":
-            worker.test = event[1]
-            worker.limit = _limit_of(self.tests.get(event[1]))
-            state.remaining = [i for i in state.remaining if i != event[1]]
-        elif kind == "stop":
-            worker.test = None
-            worker.limit = self._gap_limit(state)
-        worker.deadline = _deadline(worker.limit)
-        self._check_failfast([event])
+        if kind == "test":
+            worker.finished.add(event[1])
+        else:
+            # A class (or module) whose fixture failed: its tests will not start.
+            failed = {record["target"] for record in event[1] if record["kind"] == "fixture"}
+            worker.finished.update(i for i in worker.attempt if _within(i, failed))
+        worker.deadline = self._next_deadline(worker)
+        self._check_failfast(event)
 
-    def _check_failfast(self, events: list[Event]) -> None:
+    def _check_failfast(self, event: Event) -> None:
         if not self.result.failfast or self.stopping:
             return
-        for event in events:
-            records = event[2] if event[0] == "stop" else event[1] if event[0] == "records" else []
-            if any(record["outcome"] in BAD_OUTCOMES for record in records):
-                self._stop()
-                return
+        records = event[4] if event[0] == "test" else event[1]
+        if any(record["outcome"] in BAD_OUTCOMES for record in records):
+            self._stop()
 
     def _stop(self) -> None:
         """Start no more units; workers end theirs after the running test."""
@@ -312,20 +344,34 @@ class _Run:
         for worker in self.workers:
             worker.send(("stop",))
 
-    def _gap_limit(self, state: _UnitState) -> float | None:
-        # Between tests a unit runs class and module fixtures: allow the longest limit
-        # of its tests, which is what aiounit's class hooks get too.
-        limits = [_limit_of(self.tests.get(i)) for i in state.remaining[:1] or state.unit.ids]
+    def _limit(self, test_id: str) -> float | None:
+        return self.limits.of(self.tests.get(test_id))
+
+    def _next_deadline(self, worker: _Worker) -> float | None:
+        # From now, the worker runs its next test, under that test's limit. When the test
+        # is the first of its class, the class's hooks run before it, under the limit of
+        # the class, which the test may have lowered: the longer of the two is allowed.
+        test_id = worker.test
+        if test_id is None:
+            return None
+        test = self.tests.get(test_id)
+        limits = [self.limits.of(test)]
+        position = worker.cursor
+        previous = self.tests.get(worker.attempt[position - 1]) if position else None
+        if previous is None or type(previous) is not type(test):
+            limits.append(self.limits.of(test, of_class=True))
         known = [limit for limit in limits if limit is not None]
-        return max(known) if known else None
+        return _deadline(max(known)) if known else None
 
     # -- crashes and time limits ---------------------------------------------------------
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
-        for worker in self.workers:
-            if worker.deadline is not None and now >= worker.deadline and worker.busy:
-                worker.killed_after = worker.limit
+        for worker in list(self.workers):
+            if worker.busy and worker.deadline is not None and now >= worker.deadline:
+                test_id = worker.test
+                test = self.tests.get(test_id) if test_id is not None else None
+                worker.killed_after = self.limits.of(test) or 0.0
                 worker.process.kill()
                 worker.process.join(5)
                 self._receive(worker)
@@ -349,22 +395,22 @@ class _Run:
         message = self._crash_message(worker, test_id, status)
         if test_id is not None:
             test = self.tests.get(test_id, test_id)
-            record = error_record(test, message)
-            state.events.append(("stop", test_id, [record.to_dict()], None, "", ""))
-            state.remaining = [i for i in state.remaining if i != test_id]
-            retry = state.remaining
+            record = error_record(test, message).to_dict()
+            state.events.append(
+                ("test", test_id, record["description"], record["doc"], [record], None, "", "")
+            )
+            worker.finished.add(test_id)
         else:
-            record = error_record(state.unit.key, message)
-            state.events.append(("records", [record.to_dict()]))
-            # Died outside any test (a class fixture): running the rest again would most
-            # likely die the same way, unless some test had run since the unit began.
-            started = any(event[0] == "start" for event in state.events)
-            retry = state.remaining if started and state.remaining != state.unit.ids else []
+            record = error_record(state.unit.key, message).to_dict()
+            state.events.append(("records", [record]))
+        # A worker that dies in a class fixture costs the test it was setting up for;
+        # the rest of the unit (fixture included) runs again in a new worker.
+        retry = [i for i in worker.attempt if i not in worker.finished]
         if retry:
             self.queue.insert(0, (state, retry))
         else:
             state.done = True
-        self._check_failfast(state.events[-1:])
+        self._check_failfast(state.events[-1])
 
     def _crash_message(self, worker: _Worker, test_id: str | None, status: str) -> str:
         what = (
@@ -428,7 +474,7 @@ class _Run:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
-        self.workers = []
+        self.workers.clear()
 
     def _release(self, everything: bool = False) -> None:
         """Replay finished units into the result, in serial order (all of them at the end)."""
@@ -436,15 +482,8 @@ class _Run:
             state = self.states[self.released]
             if not (state.done or everything):
                 return
-            _replay(self.result, _complete(state.events))
+            replay(self.result, state.events)
             self.released += 1
-
-
-def _complete(events: list[Event]) -> list[Event]:
-    # A test that started but never ended (Ctrl-C killed its worker) is left out.
-    if events and events[-1][0] == "start":
-        return events[:-1]
-    return events
 
 
 def _leaves(item: Any) -> list[Any]:
@@ -453,26 +492,41 @@ def _leaves(item: Any) -> list[Any]:
     return [item]
 
 
+def _within(test_id: str, names: set[str]) -> bool:
+    """Whether ``test_id`` is in one of the classes or modules ``names``."""
+    return any(test_id.startswith(name + ".") for name in names)
+
+
 def _deadline(limit: float | None) -> float | None:
     if limit is None or math.isinf(limit):
         return None
     return time.monotonic() + limit + grace_for(limit)
 
 
-def _limit_of(test: object) -> float | None:
-    """The time limit of ``test`` as its case computes it; None for no limit."""
-    from aiounit.case import AsyncTestCase, _static_lookup
-    from aiounit.timeouts import timeout_for
+class _Limits:
+    """Time limits of tests as their cases compute them, read once per class."""
 
-    cls = type(test)
-    if not isinstance(test, AsyncTestCase):
-        return None
-    method = getattr(cls, getattr(test, "_testMethodName", ""), None)
-    try:
-        seconds, _ = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
-    except ValueError:
-        return None
-    return seconds
+    def __init__(self) -> None:
+        self._classes: dict[type, float | None] = {}
+
+    def of(self, test: object, *, of_class: bool = False) -> float | None:
+        """The limit of ``test`` (of its class's hooks with ``of_class``); None: no limit."""
+        from aiounit.case import AsyncTestCase, _static_lookup
+        from aiounit.timeouts import _ATTR, timeout_for
+
+        cls = type(test)
+        if cls not in self._classes:
+            limit = None
+            if isinstance(test, AsyncTestCase):
+                with contextlib.suppress(ValueError):
+                    limit = timeout_for(None, _static_lookup(cls, "timeout"), cls.__qualname__)[0]
+            self._classes[cls] = limit
+        limit = self._classes[cls]
+        if limit is None or of_class:
+            return limit
+        method = getattr(cls, getattr(test, "_testMethodName", ""), None)
+        own = getattr(method, _ATTR, ...)
+        return limit if own is ... else own
 
 
 def _exit_status(code: int | None) -> str:
@@ -486,63 +540,3 @@ def _exit_status(code: int | None) -> str:
         description = signal.strsignal(-code) or name
         return f"killed by signal {-code}, {name}: {description}"
     return f"exit status {code}"
-
-
-class _Outcome:
-    """Stands for a test in unittest's lists (``failures``, ``errors``...) of a replay."""
-
-    __slots__ = ("_description", "_id")
-
-    def __init__(self, record: TestRecord) -> None:
-        self._id = record.id
-        self._description = record.description
-
-    def id(self) -> str:
-        return self._id
-
-    def __str__(self) -> str:
-        return self._description
-
-    def shortDescription(self) -> None:
-        return None
-
-
-def _replay(result: TestResult, events: list[Event]) -> None:
-    """Feed a unit's events to ``result`` as if its tests had run in this process."""
-    description = ""
-    for event in events:
-        kind = event[0]
-        if kind == "start":
-            description = event[2]
-            result.testsRun += 1
-            for listener in result.listeners:
-                listener.test_started(event[2], event[3])
-            continue
-        records = event[1] if kind == "records" else event[2]
-        for data in records:
-            _add(result, TestRecord.from_dict(data))
-        if kind == "stop":
-            if event[3] is not None:
-                result.collectedDurations.append((description, event[3]))
-            for text, stream in ((event[4], sys.stdout), (event[5], sys.stderr)):
-                if text:
-                    stream.write(text)
-                    stream.flush()
-
-
-def _add(result: TestResult, record: TestRecord) -> None:
-    stand_in: Any = _Outcome(record)
-    outcome = record.outcome
-    if outcome == FAILED:
-        result.failures.append((stand_in, record.traceback))
-    elif outcome == ERROR:
-        result.errors.append((stand_in, record.traceback))
-    elif outcome == SKIPPED:
-        result.skipped.append((stand_in, record.message))
-    elif outcome == EXPECTED_FAILURE:
-        result.expectedFailures.append((stand_in, record.traceback))
-    elif outcome == UNEXPECTED_SUCCESS:
-        result.unexpectedSuccesses.append(stand_in)
-    result.records.append(record)
-    for listener in result.listeners:
-        listener.outcome_added(record)

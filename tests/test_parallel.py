@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -103,7 +105,10 @@ class SameReportsTests(unittest.TestCase):
             with loaded("parallel", *EXAMPLE_MODULES) as suite:
                 units = units_of(suite)
                 result = TestResult()
-                ParallelSuite(units, 2)(result)
+                result.buffer = True
+                out, err = io.StringIO(), io.StringIO()
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    ParallelSuite(units, 2)(result)
                 ids = [test_id for unit in units for test_id in unit.ids]
             self.assertNotIn(os.getpid(), worker_pids(pids))
         recorded = [record.id for record in result.records if record.kind != "fixture"]
@@ -124,6 +129,12 @@ class SameReportsTests(unittest.TestCase):
         self.assertEqual(result.testsRun, 19)
         self.assertEqual((len(result.failures), len(result.errors)), (3, 4))
         self.assertFalse(result.wasSuccessful())
+        # Under -b, output stays with its test, and unittest's echo of a failing test's
+        # output is printed here, in the test's place.
+        passing = next(r for r in result.records if r.name == "test_8_prints_and_passes")
+        self.assertEqual(passing.stdout, "output of a passing test\n")
+        self.assertEqual(out.getvalue(), "\nStdout:\noutput of test_2_fails\n")
+        self.assertEqual(err.getvalue(), "\nStderr:\nerror output of test_2_fails\n")
         leak = next(r for r in result.records if r.name == "test_7_leaks_a_task")
         self.assertEqual([f["check"] for f in leak.findings], ["leaked-task"])
 
