@@ -32,6 +32,9 @@ __all__ = ["START_METHOD", "ParallelSuite", "WorkerPool", "grace_for", "resolve_
 #: of importing aiounit and the test modules again in every worker.
 START_METHOD = "spawn"
 
+# Workers that die in a row before any of their tests ended: the run stops after that
+# many, since a new worker would most likely die the same way.
+_FRUITLESS_DEATHS = 3
 # Seconds between checks of time limits and stop requests while waiting for workers.
 _TICK = 0.25
 # How long Ctrl-C waits for workers to finish their running test before killing them.
@@ -216,6 +219,7 @@ class _Run:
         self.released = 0
         self.stopping = False
         self.limits = _Limits()
+        self.fruitless = 0
         self.tests: dict[str, Any] = {}
         for unit in suite.units:
             for item in unit.items:
@@ -391,6 +395,10 @@ class _Run:
             return
         status = _exit_status(worker.process.exitcode)
         self.suite.crashes.append(status)
+        self.fruitless = 0 if worker.finished else self.fruitless + 1
+        if self.fruitless >= _FRUITLESS_DEATHS:
+            self._give_up(state, status)
+            return
         test_id = worker.test
         message = self._crash_message(worker, test_id, status)
         if test_id is not None:
@@ -411,6 +419,18 @@ class _Run:
         else:
             state.done = True
         self._check_failfast(state.events[-1])
+
+    def _give_up(self, state: _UnitState, status: str) -> None:
+        """Workers keep dying before any test ends: report it once and run nothing more."""
+        self.stopping = True
+        message = (
+            f"WorkerCrashedError: {_FRUITLESS_DEATHS} worker processes in a row died before "
+            f"a test of theirs ended, the last one running {state.unit.key} ({status}). "
+            "Something kills every worker early: a crash while importing the test modules, "
+            "or the tests' first fixture. Run without -j to see it happen [worker-crashed]"
+        )
+        state.events.append(("records", [error_record(state.unit.key, message).to_dict()]))
+        state.done = True
 
     def _crash_message(self, worker: _Worker, test_id: str | None, status: str) -> str:
         what = (

@@ -194,6 +194,18 @@ class CrashTests(unittest.TestCase):
         self.assertIn("(killed by signal 9, SIGKILL", err)
         self.assertIn("[worker-blocked]", err)
 
+    def test_workers_that_keep_dying_early_stop_the_run(self) -> None:
+        with example("doomed") as path:
+            run = aiounit("-j", "2", cwd=path)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn(
+            "WorkerCrashedError: 3 worker processes in a row died before a test of theirs "
+            "ended, the last one running test_doomed.",
+            run.stderr,
+        )
+        self.assertIn("(exit status 7)", run.stderr)
+        self.assertIn("Run without -j to see it happen [worker-crashed]", run.stderr)
+
     def test_exit_statuses_name_the_signal(self) -> None:
         self.assertEqual(_exit_status(3), "exit status 3")
         self.assertTrue(_exit_status(-signal.SIGSEGV).startswith("killed by signal 11, SIGSEGV: "))
