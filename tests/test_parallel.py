@@ -277,6 +277,41 @@ class OptionsReachTheWorkersTests(unittest.TestCase):
             self.assertNotIn("test_6_errors", run.stderr)
 
 
+class DurationsTests(unittest.TestCase):
+    def test_the_longest_units_start_first_and_the_report_keeps_the_serial_order(self) -> None:
+        with example("parallel") as path:
+            # -b: output that tests print stays with them (else workers print it at once).
+            first = aiounit("-b", "-j", "2", "--save-durations", "d.json", cwd=path)
+            self.assertEqual(first.returncode, 1, first.stderr)
+            saved = json.loads((path / "d.json").read_text(encoding="utf-8"))["durations"]
+            self.assertIn("test_par_gamma.Plain.test_one", saved)
+            self.assertIn("test_par_alpha.Served.test_4_subtests", saved)
+            self.assertNotIn("test_par_alpha.Served.test_3_skips", saved)
+            # Make the last class the longest: with one worker it must run first.
+            for name in ("test_one", "test_two", "test_three"):
+                saved[f"test_par_gamma.Plain.{name}"] = 100.0
+            (path / "d.json").write_text(
+                json.dumps({"version": 1, "durations": saved}), encoding="utf-8"
+            )
+            pids = path / "pids"
+            second = aiounit(
+                "-b",
+                "-j",
+                "1",
+                "--durations-file",
+                "d.json",
+                cwd=path,
+                env={"PIDS_FILE": str(pids)},
+            )
+            order = [line.split()[1] for line in pids.read_text(encoding="utf-8").splitlines()]
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertEqual(order[0], "test_par_gamma.Plain.test_one")
+        self.assertEqual(order[1:], ["test_par_alpha.Served.test_1_passes",
+                                     "test_par_alpha.Second.test_a",
+                                     "test_par_beta.First.test_module_set_up"])  # fmt: skip
+        self.assertEqual(normal_text(second.stderr), normal_text(first.stderr))
+
+
 @unittest.skipIf(importlib.util.find_spec("coverage") is None, "coverage is not installed")
 class CoverageTests(unittest.TestCase):
     def test_coverage_combines_the_data_of_every_worker(self) -> None:
