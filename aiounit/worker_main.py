@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import os
@@ -228,18 +229,23 @@ def _serve(conn: Connection) -> None:
         warnings.simplefilter(options.warnings)
     loader = TestLoader(options.asyncio_mode)
     result = StreamingResult(conn.send, options)
+    # Units sent ahead of time wait here while a stop request is looked for.
+    inbox: collections.deque[Any] = collections.deque()
     stop = False
 
     def stop_requested() -> bool:
         nonlocal stop
         while not stop and conn.poll():
-            if conn.recv() == ("stop",):
+            message = conn.recv()
+            if message is None or message == ("stop",):
                 stop = True
+            else:
+                inbox.append(message)
         return stop
 
     result.stop_requested = stop_requested
     while not stop:
-        message = conn.recv()
+        message = inbox.popleft() if inbox else conn.recv()
         if message is None or message == ("stop",):
             break
         _, index, classes, ids = message

@@ -89,6 +89,8 @@ class _Worker:
         self.attempt: list[str] = []
         self.finished: set[str] = set()
         self.cursor = 0
+        #: Units sent ahead, to start as soon as the current one is done.
+        self.queued: list[tuple[_UnitState, list[str]]] = []
         #: When the worker must have answered by.
         self.deadline: float | None = None
         self.killed_after: float | None = None
@@ -286,24 +288,36 @@ class _Run:
     def _dispatch(self) -> None:
         if self.stopping:
             return
-        for worker in self.workers:
-            if not self.queue:
-                return
-            if not worker.busy and worker.process.is_alive():
-                if not worker.set_up:
-                    worker.send(("setup", sys.path, self.options))
-                    worker.set_up = True
-                state, ids = self.queue.pop(0)
-                worker.state = state
-                worker.attempt = ids
-                worker.finished = set()
-                worker.cursor = 0
-                worker.deadline = self._next_deadline(worker)
-                worker.send(("unit", state.unit.index, state.unit.classes, ids))
+        # Idle workers first; then each gets one unit ahead, so that it goes on at once
+        # when its unit is done instead of waiting for this process to be scheduled.
+        for ahead in (False, True):
+            for worker in self.workers:
+                if not self.queue:
+                    return
+                if worker.busy == ahead and not worker.queued and worker.process.is_alive():
+                    self._assign(worker, *self.queue.pop(0))
         if self.queue and not any(w.process.is_alive() and not w.busy for w in self.workers):
             alive = sum(w.process.is_alive() for w in self.workers)
             if alive < min(self.pool.size, len(self.queue) + alive):
                 self.pool.add()
+
+    def _assign(self, worker: _Worker, state: _UnitState, ids: list[str]) -> None:
+        if not worker.set_up:
+            worker.send(("setup", sys.path, self.options))
+            worker.set_up = True
+        if worker.busy:
+            worker.queued.append((state, ids))
+        else:
+            self._begin(worker, state, ids)
+        worker.send(("unit", state.unit.index, state.unit.classes, ids))
+
+    def _begin(self, worker: _Worker, state: _UnitState, ids: list[str]) -> None:
+        """``worker`` starts on ``ids`` of ``state``'s unit (now, or after its last one)."""
+        worker.state = state
+        worker.attempt = ids
+        worker.finished = set()
+        worker.cursor = 0
+        worker.deadline = self._next_deadline(worker)
 
     # -- events --------------------------------------------------------------------------
 
@@ -324,6 +338,8 @@ class _Run:
             worker.state = worker.deadline = None
             if event[2]:
                 self.stopping = True
+            elif worker.queued:
+                self._begin(worker, *worker.queued.pop(0))
             return
         state.events.append(event)
         if kind == "test":
@@ -390,8 +406,6 @@ class _Run:
         worker.conn.close()
         state = worker.state
         if state is None or self.stopping:
-            if state is not None:
-                state.done = True
             return
         status = _exit_status(worker.process.exitcode)
         self.suite.crashes.append(status)
@@ -414,9 +428,12 @@ class _Run:
         # A worker that dies in a class fixture costs the test it was setting up for;
         # the rest of the unit (fixture included) runs again in a new worker.
         retry = [i for i in worker.attempt if i not in worker.finished]
-        if retry:
-            self.queue.insert(0, (state, retry))
-        else:
+        # The rest of the unit, then the units sent ahead (which never started), go back
+        # to the front of the queue.
+        front = [(state, retry)] if retry else []
+        self.queue[:0] = front + worker.queued
+        worker.queued = []
+        if not retry:
             state.done = True
         self._check_failfast(state.events[-1])
 
