@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamingResult", "WorkerOptions", "load_unit", "run_unit", "serve"]
 
+# This module runs the user's tests and raises for tests it cannot load: keep its frames
+# out of the tracebacks reported for them.
+__unittest = True
+
 
 class WorkerOptions:
     """What a worker needs to run tests as the main process would; plain data, picklable."""

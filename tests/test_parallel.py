@@ -17,8 +17,10 @@ import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from aiounit.loader import TestLoader
 from aiounit.result import TestResult
 from aiounit.shards import units_of
+from aiounit.worker_main import load_unit
 from aiounit.workers import ParallelSuite, _exit_status
 from tests.cli_support import aiounit, child_env, default_sigint, example, run_python
 from tests.test_shards import EXAMPLE_MODULES, loaded
@@ -205,6 +207,18 @@ class CrashTests(unittest.TestCase):
         )
         self.assertIn("(exit status 7)", run.stderr)
         self.assertIn("Run without -j to see it happen [worker-crashed]", run.stderr)
+
+    def test_a_test_a_worker_cannot_load_is_an_error_not_lost(self) -> None:
+        name = "tests.test_shards.ParseTests"
+        suite = load_unit(TestLoader(), [name], [f"{name}.test_jobs_values", f"{name}.test_gone"])
+        result = TestResult()
+        suite(result)
+        outcomes = {record.id: record.outcome for record in result.records}
+        self.assertEqual(
+            outcomes, {f"{name}.test_jobs_values": "passed", f"{name}.test_gone": "error"}
+        )
+        self.assertIn(f"could not load {name}.test_gone from {name}", result.errors[0][1])
+        self.assertIn("[worker-load-failed]", result.errors[0][1])
 
     def test_exit_statuses_name_the_signal(self) -> None:
         self.assertEqual(_exit_status(3), "exit status 3")
