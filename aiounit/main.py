@@ -169,7 +169,7 @@ class TestProgram(unittest.TestProgram):
         self._aiounit_resolve_settings()
         settings = self.settings
         if settings is not None and settings.jobs is not None and not self.list_tests:
-            from aiounit.workers import WorkerPool
+            from aiounit.pool import WorkerPool
 
             # Started now, the workers start up while the tests are being discovered.
             self._aiounit_pool = WorkerPool(settings.jobs)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -12,25 +10,20 @@ import time
 import unittest
 from multiprocessing.connection import wait
 
+from aiounit.pool import Limits, Worker, WorkerPool, deadline, exit_status, grace_for
 from aiounit.replay import replay
 from aiounit.result import BAD_OUTCOMES, TestResult
-from aiounit.worker_main import StreamingResult, WorkerOptions, error_record, run_unit, serve
+from aiounit.worker_main import StreamingResult, WorkerOptions, error_record, run_unit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from multiprocessing.connection import Connection
     from typing import Any
 
     from aiounit.shards import Unit
     from aiounit.worker_main import Event
 
-__all__ = ["START_METHOD", "ParallelSuite", "WorkerPool", "grace_for", "resolve_jobs"]
-
-#: How workers are started. ``spawn`` starts each in a fresh interpreter: safe when the
-#: main process has threads (aiounit's watchdog, the user's), unlike ``fork``, at the cost
-#: of importing aiounit and the test modules again in every worker.
-START_METHOD = "spawn"
+__all__ = ["ParallelSuite"]
 
 # Workers that die in a row before any of their tests ended: the run stops after that
 # many, since a new worker would most likely die the same way.
@@ -39,23 +32,6 @@ _FRUITLESS_DEATHS = 3
 _TICK = 0.25
 # How long Ctrl-C waits for workers to finish their running test before killing them.
 _INTERRUPT_WAIT = 30.0
-
-
-def resolve_jobs(jobs: int) -> int:
-    """The number of workers for ``jobs``; 0 means one per CPU this process may use."""
-    if jobs > 0:
-        return jobs
-    counter = getattr(os, "process_cpu_count", None) or os.cpu_count
-    return max(1, counter() or 1)
-
-
-def grace_for(limit: float) -> float:
-    """Seconds a worker may stay silent past a test's limit before it is killed.
-
-    The worker's own watchdog fires at the limit and reports where the test hung; only a
-    worker that cannot answer (blocked inside C code) outlives the grace.
-    """
-    return min(30.0, max(2.0, limit / 2))
 
 
 class _UnitState:
@@ -68,78 +44,6 @@ class _UnitState:
         self.events: list[Event] = []
         self.remaining = unit.ids
         self.done = False
-
-
-class _Worker:
-    """One worker process and what it is doing."""
-
-    def __init__(self, context: Any, number: int) -> None:
-        self.number = number
-        ours, theirs = context.Pipe()
-        self.process = context.Process(
-            target=serve, args=(theirs,), name=f"aiounit-worker-{number}", daemon=True
-        )
-        self.process.start()
-        theirs.close()
-        self.conn: Connection = ours
-        self.set_up = False
-        self.state: _UnitState | None = None
-        #: The ids sent with the unit now running, and those of them that are done
-        #: (ended, or never to start because their class fixture failed).
-        self.attempt: list[str] = []
-        self.finished: set[str] = set()
-        self.cursor = 0
-        #: Units sent ahead, to start as soon as the current one is done.
-        self.queued: list[tuple[_UnitState, list[str]]] = []
-        #: When the worker must have answered by.
-        self.deadline: float | None = None
-        self.killed_after: float | None = None
-
-    @property
-    def test(self) -> str | None:
-        """The test the worker runs now (or sets up for): its unit's first one not done.
-
-        Tests end in the order they were sent, so no message is needed when one starts.
-        """
-        attempt, finished = self.attempt, self.finished
-        while self.cursor < len(attempt) and attempt[self.cursor] in finished:
-            self.cursor += 1  # done only grows: the cursor never moves back
-        return attempt[self.cursor] if self.cursor < len(attempt) else None
-
-    @property
-    def busy(self) -> bool:
-        return self.state is not None
-
-    def send(self, message: object) -> None:
-        # A worker that died cannot be sent to; its sentinel reports the death next.
-        with contextlib.suppress(OSError):
-            self.conn.send(message)
-
-
-class WorkerPool:
-    """The worker processes of a run.
-
-    The command line starts the pool as soon as it knows ``-j``, so the workers start up
-    while the main process discovers the tests; :class:`ParallelSuite` starts one itself
-    when given none, and starts new workers in place of those that die.
-    """
-
-    def __init__(self, jobs: int, *, start: bool = True) -> None:
-        #: The number of workers the run uses at most.
-        self.size = resolve_jobs(jobs)
-        self.context = multiprocessing.get_context(START_METHOD)
-        self.started = 0
-        self.workers: list[_Worker] = []
-        if start:
-            for _ in range(self.size):
-                self.add()
-
-    def add(self) -> _Worker:
-        """Start one more worker."""
-        self.started += 1
-        worker = _Worker(self.context, self.started)
-        self.workers.append(worker)
-        return worker
 
 
 class ParallelSuite:
@@ -220,7 +124,7 @@ class _Run:
         self.workers = self.pool.workers
         self.released = 0
         self.stopping = False
-        self.limits = _Limits()
+        self.limits = Limits()
         self.fruitless = 0
         self.tests: dict[str, Any] = {}
         for unit in suite.units:
@@ -301,7 +205,7 @@ class _Run:
             if alive < min(self.pool.size, len(self.queue) + alive):
                 self.pool.add()
 
-    def _assign(self, worker: _Worker, state: _UnitState, ids: list[str]) -> None:
+    def _assign(self, worker: Worker, state: _UnitState, ids: list[str]) -> None:
         if not worker.set_up:
             worker.send(("setup", sys.path, self.options))
             worker.set_up = True
@@ -311,24 +215,24 @@ class _Run:
             self._begin(worker, state, ids)
         worker.send(("unit", state.unit.index, state.unit.classes, ids))
 
-    def _begin(self, worker: _Worker, state: _UnitState, ids: list[str]) -> None:
+    def _begin(self, worker: Worker, state: _UnitState, ids: list[str]) -> None:
         """``worker`` starts on ``ids`` of ``state``'s unit (now, or after its last one)."""
         worker.state = state
         worker.attempt = ids
         worker.finished = set()
         worker.cursor = 0
-        worker.deadline = self._next_deadline(worker)
+        worker.deadline = self._nextdeadline(worker)
 
     # -- events --------------------------------------------------------------------------
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: Worker) -> None:
         try:
             while worker.conn.poll():
                 self._handle(worker, worker.conn.recv())
         except (EOFError, OSError):
             pass
 
-    def _handle(self, worker: _Worker, event: Event) -> None:
+    def _handle(self, worker: Worker, event: Event) -> None:
         state = worker.state
         if state is None:
             return
@@ -348,7 +252,7 @@ class _Run:
             # A class (or module) whose fixture failed: its tests will not start.
             failed = {record["target"] for record in event[1] if record["kind"] == "fixture"}
             worker.finished.update(i for i in worker.attempt if _within(i, failed))
-        worker.deadline = self._next_deadline(worker)
+        worker.deadline = self._nextdeadline(worker)
         self._check_failfast(event)
 
     def _check_failfast(self, event: Event) -> None:
@@ -367,7 +271,7 @@ class _Run:
     def _limit(self, test_id: str) -> float | None:
         return self.limits.of(self.tests.get(test_id))
 
-    def _next_deadline(self, worker: _Worker) -> float | None:
+    def _nextdeadline(self, worker: Worker) -> float | None:
         # From now, the worker runs its next test, under that test's limit. When the test
         # is the first of its class, the class's hooks run before it, under the limit of
         # the class, which the test may have lowered: the longer of the two is allowed.
@@ -381,7 +285,7 @@ class _Run:
         if previous is None or type(previous) is not type(test):
             limits.append(self.limits.of(test, of_class=True))
         known = [limit for limit in limits if limit is not None]
-        return _deadline(max(known)) if known else None
+        return deadline(max(known)) if known else None
 
     # -- crashes and time limits ---------------------------------------------------------
 
@@ -397,7 +301,7 @@ class _Run:
                 self._receive(worker)
                 self._buried(worker)
 
-    def _buried(self, worker: _Worker) -> None:
+    def _buried(self, worker: Worker) -> None:
         """``worker`` has exited: report what it cost, hand its work on, replace it."""
         if worker not in self.workers:
             return
@@ -407,7 +311,7 @@ class _Run:
         state = worker.state
         if state is None or self.stopping:
             return
-        status = _exit_status(worker.process.exitcode)
+        status = exit_status(worker.process.exitcode)
         self.suite.crashes.append(status)
         self.fruitless = 0 if worker.finished else self.fruitless + 1
         if self.fruitless >= _FRUITLESS_DEATHS:
@@ -449,7 +353,7 @@ class _Run:
         state.events.append(("records", [error_record(state.unit.key, message).to_dict()]))
         state.done = True
 
-    def _crash_message(self, worker: _Worker, test_id: str | None, status: str) -> str:
+    def _crash_message(self, worker: Worker, test_id: str | None, status: str) -> str:
         what = (
             test_id
             if test_id is not None
@@ -532,48 +436,3 @@ def _leaves(item: Any) -> list[Any]:
 def _within(test_id: str, names: set[str]) -> bool:
     """Whether ``test_id`` is in one of the classes or modules ``names``."""
     return any(test_id.startswith(name + ".") for name in names)
-
-
-def _deadline(limit: float | None) -> float | None:
-    if limit is None or math.isinf(limit):
-        return None
-    return time.monotonic() + limit + grace_for(limit)
-
-
-class _Limits:
-    """Time limits of tests as their cases compute them, read once per class."""
-
-    def __init__(self) -> None:
-        self._classes: dict[type, float | None] = {}
-
-    def of(self, test: object, *, of_class: bool = False) -> float | None:
-        """The limit of ``test`` (of its class's hooks with ``of_class``); None: no limit."""
-        from aiounit.case import AsyncTestCase, _static_lookup
-        from aiounit.timeouts import _ATTR, timeout_for
-
-        cls = type(test)
-        if cls not in self._classes:
-            limit = None
-            if isinstance(test, AsyncTestCase):
-                with contextlib.suppress(ValueError):
-                    limit = timeout_for(None, _static_lookup(cls, "timeout"), cls.__qualname__)[0]
-            self._classes[cls] = limit
-        limit = self._classes[cls]
-        if limit is None or of_class:
-            return limit
-        method = getattr(cls, getattr(test, "_testMethodName", ""), None)
-        own = getattr(method, _ATTR, ...)
-        return limit if own is ... else own
-
-
-def _exit_status(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        description = signal.strsignal(-code) or name
-        return f"killed by signal {-code}, {name}: {description}"
-    return f"exit status {code}"

@@ -18,10 +18,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from aiounit.loader import TestLoader
+from aiounit.pool import exit_status as _exit_status
 from aiounit.result import TestResult
 from aiounit.shards import units_of
 from aiounit.worker_main import load_unit
-from aiounit.workers import ParallelSuite, _exit_status
+from aiounit.workers import ParallelSuite
 from tests.cli_support import aiounit, child_env, default_sigint, example, run_python
 from tests.test_shards import EXAMPLE_MODULES, loaded
 
