@@ -151,6 +151,31 @@ def parse_count(value: object) -> int:
     raise ValueError("expected a whole number, 0 or more")
 
 
+def parse_jobs(value: object) -> int:
+    """A number of worker processes: a whole number above 0, or ``auto`` (0: one per CPU)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return 0
+    try:
+        count = parse_count(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError("expected a number of worker processes above 0, or 'auto'")
+    return count
+
+
+def parse_shard(value: object) -> tuple[int, int]:
+    """A shard as ``K/N``: shard K (counted from 1) of N."""
+    text = value.strip() if isinstance(value, str) else ""
+    index, sep, total = text.partition("/")
+    if not (sep and index.isdigit() and total.isdigit()):
+        raise ValueError("expected K/N, e.g. 1/4 for the first of four shards")
+    k, n = int(index), int(total)
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"expected K/N with 1 <= K <= N, e.g. 1/{max(n, 2)}")
+    return k, n
+
+
 def parse_path(value: object) -> str:
     """A file path."""
     if isinstance(value, str) and value.strip():
@@ -201,11 +226,14 @@ KEYS: dict[str, Key] = {
         Key("color", _choice("auto", "always", "never"), "auto"),
         Key("concurrent", parse_concurrent),
         Key("durations", parse_count),
+        Key("durations_file", parse_path),
+        Key("jobs", parse_jobs),
         Key("json", parse_path),
         Key("junit_xml", parse_path),
         Key("loop", parse_loop),
         Key("loop_debug", parse_bool),
         Key("random_order", parse_bool, False),
+        Key("save_durations", parse_path),
         Key("seed", parse_count),
         Key("strict", parse_bool, False),
         Key("timeout", parse_timeout),
@@ -213,7 +241,7 @@ KEYS: dict[str, Key] = {
     )
 }
 
-_PATH_KEYS = frozenset({"json", "junit_xml"})
+_PATH_KEYS = frozenset({"durations_file", "json", "junit_xml", "save_durations"})
 
 # Lines that can open aiounit's table: [tool.aiounit], or aiounit = {...} /
 # aiounit.key = ... under [tool], or tool.aiounit.key = ... at the top level. Patterns
@@ -251,11 +279,14 @@ class Settings:
     color: str
     concurrent: int | None
     durations: int | None
+    durations_file: str | None
+    jobs: int | None
     json: str | None
     junit_xml: str | None
     loop: str | None
     loop_debug: bool | None
     random_order: bool
+    save_durations: str | None
     seed: int | None
     strict: bool
     timeout: float | None

@@ -62,6 +62,10 @@ class TestProgram(unittest.TestProgram):
     failed_first: bool | None = None
     list_tests: bool | None = None
     durations: int | None = None
+    jobs: int | None = None
+    shard: tuple[int, int] | None = None
+    durations_file: str | None = None
+    save_durations: str | None = None
     exit_code: int | None = None
     # Set by unittest.TestProgram's methods; declared for type checkers.
     test: unittest.TestSuite | unittest.TestCase
@@ -109,6 +113,7 @@ class TestProgram(unittest.TestProgram):
         self.progName = os.path.basename(argv[0])
         self.settings: config.Settings | None = None
         self._aiounit_saved_env: dict[str, str | None] = {}
+        self._aiounit_pool: Any = None
         self.parseArgs(argv)
         self.runTests()
 
@@ -164,6 +169,12 @@ class TestProgram(unittest.TestProgram):
     def createTests(self, from_discovery: bool = False, Loader: Any = None) -> None:
         """Resolve the settings, then load the tests as ``unittest.main`` does."""
         self._aiounit_resolve_settings()
+        settings = self.settings
+        if settings is not None and settings.jobs is not None and not self.list_tests:
+            from aiounit.pool import WorkerPool
+
+            # Started now, the workers start up while the tests are being discovered.
+            self._aiounit_pool = WorkerPool(settings.jobs)
         try:
             super().createTests(from_discovery, Loader)
         except BaseException:
@@ -178,11 +189,14 @@ class TestProgram(unittest.TestProgram):
             "color": self.color,
             "concurrent": self.concurrent,
             "durations": self.durations,
+            "durations_file": self.durations_file,
+            "jobs": self.jobs,
             "json": self.json_report,
             "junit_xml": self.junit_xml,
             "loop": self.loop,
             "loop_debug": self.loop_debug,
             "random_order": self.random_order,
+            "save_durations": self.save_durations,
             "seed": self.seed,
             "strict": self.strict,
             "timeout": self.timeout,
@@ -243,6 +257,8 @@ class TestProgram(unittest.TestProgram):
         # After shuffling: --failed-first keeps the random order within each part.
         if self.last_failed or self.failed_first:
             suite = self._aiounit_use_cache(suite, suite_class, header)
+        if self.shard is not None or settings.jobs is not None:
+            suite = self._aiounit_parallel(suite, suite_class, header)
         if self.list_tests:
             for line in header:
                 print(line, file=sys.stderr)
@@ -257,6 +273,8 @@ class TestProgram(unittest.TestProgram):
             cache = LastFailedCache(settings.root)
             cache.update(self.result.records)
             self._aiounit_warn(cache.warning)
+        if settings.save_durations and isinstance(self.result, TestResult):
+            self._aiounit_save_durations(settings.save_durations, self.result)
         if getattr(runner, "report_errors", None):
             return EXIT_USAGE
         if getattr(self.result, "interrupted", False):
@@ -290,6 +308,65 @@ class TestProgram(unittest.TestProgram):
             return suite
         header.append(f"--failed-first: the tests of {len(selectors)} recorded failures run first")
         return failed_first(suite, selectors, suite_class)
+
+    def _aiounit_parallel(
+        self, suite: Any, suite_class: type[unittest.TestSuite], header: list[str]
+    ) -> Any:
+        """The shard's tests, and a suite that runs them in worker processes under -j."""
+        from aiounit import shards
+
+        settings = self.settings
+        assert settings is not None
+        units = shards.units_of(suite)
+        durations: dict[str, float] = {}
+        path = settings.durations_file
+        if path:
+            try:
+                durations = shards.read_durations(path)
+            except ValueError as exc:
+                self._aiounit_usage_error(
+                    f"the durations file {path} cannot be read ({exc}). Pass a file written "
+                    "by --save-durations, or delete it to start afresh [bad-durations-file]"
+                )
+            if not durations:
+                self._aiounit_warn(
+                    f"the durations file {path} does not exist or holds no durations; "
+                    "classes are balanced by their number of tests"
+                )
+        known = shards.weigh(units, durations)
+        if self.shard is not None:
+            k, n = self.shard
+            total = sum(len(unit.ids) for unit in units)
+            chosen = shards.split(units, k, n)
+            count = sum(len(unit.ids) for unit in chosen)
+            header.append(
+                f"Shard {k}/{n}: {count} of {total} tests in {len(chosen)} of {len(units)} "
+                f"work units (balanced by {'durations' if known else 'test count'})"
+            )
+            units = chosen
+        if settings.jobs is None or self.list_tests:
+            return suite_class([item for unit in units for item in unit.items])
+        from aiounit.workers import ParallelSuite
+
+        return ParallelSuite(
+            units,
+            settings.jobs,
+            asyncio_mode=settings.asyncio_mode,
+            warnings=self.warnings,
+            by_weight=known,
+            pool=self._aiounit_pool,
+        )
+
+    def _aiounit_save_durations(self, path: str, result: TestResult) -> None:
+        from aiounit.shards import write_durations
+
+        try:
+            write_durations(path, result.records)
+        except OSError as exc:
+            self._aiounit_warn(
+                f"the durations file {path} cannot be written ({exc}). Check that its "
+                "directory can be made and the path is not a directory [durations-not-saved]"
+            )
 
     def _aiounit_list(self, suite: Any) -> int:
         from aiounit.order import test_ids

@@ -243,6 +243,42 @@ def parent_parser(
         "is not set (default: auto)",
     )
 
+    parallel = parser.add_argument_group("parallel runs and shards")
+    parallel.add_argument(
+        "-j",
+        "--jobs",
+        type=option_type(config.parse_jobs),
+        default=None,
+        metavar="N",
+        help="Run the tests in N worker processes, a class at a time (a module at a time "
+        "when it has module fixtures); 'auto' starts one per CPU (default: run in this "
+        "process)",
+    )
+    parallel.add_argument(
+        "--shard",
+        type=option_type(config.parse_shard),
+        default=None,
+        metavar="K/N",
+        help="Run only shard K of N (counted from 1): the classes are split into N parts "
+        "of about equal duration, the same way on every machine (default: all tests)",
+    )
+    parallel.add_argument(
+        "--durations-file",
+        type=option_type(config.parse_path),
+        default=None,
+        metavar="PATH",
+        help="Read test durations from PATH, written by --save-durations of an earlier run, "
+        "to balance shards and start the longest classes first (default: none)",
+    )
+    parallel.add_argument(
+        "--save-durations",
+        type=option_type(config.parse_path),
+        default=None,
+        metavar="PATH",
+        help="After the run, merge the durations of the tests that ran into PATH, a JSON "
+        "file (default: none)",
+    )
+
     order = parser.add_argument_group("selection and order")
     order.add_argument(
         "--random-order",

@@ -34,6 +34,8 @@ _PYTEST_PLUGINS = (
     "looptime_plugin",
     "looptime_chronometers",
     "looptime_timeproxies",
+    "xdist",
+    "xdist.looponfail",
 )
 
 
@@ -47,8 +49,13 @@ def _pytest(*used: str, options: tuple[str, ...] = ()) -> Runner:
 
 UNITTEST = Runner("python -m unittest", ("-m", "unittest"), count_unittest)
 AIOUNIT_MAIN = Runner("python -m aiounit discover", ("-m", "aiounit", "discover"), count_unittest)
+AIOUNIT_J2 = Runner(
+    "python -m aiounit discover -j 2", ("-m", "aiounit", "discover", "-j", "2"), count_unittest
+)
 PYTEST_ASYNCIO = _pytest("asyncio")
 PYTEST_COOPERATIVE = _pytest("asyncio-cooperative")
+# --dist loadscope sends a class at a time, as aiounit's -j does, so class fixtures run once.
+PYTEST_XDIST = _pytest("asyncio", "xdist", options=("-n", "2", "--dist", "loadscope"))
 # --looptime is the plugin's switch for every test of the run, as a suite that moves to
 # a fake clock as a whole would set it (in addopts); @pytest.mark.looptime is per test.
 PYTEST_LOOPTIME = _pytest(
@@ -228,7 +235,28 @@ FRAMEWORKS: dict[str, Framework] = {
             "aiounit",
             AIOUNIT_MAIN,
             "import aiounit.main",
-            suites=_NOT_SLEEPY,
+            suites=(*_NOT_SLEEPY, "cpu"),
+        ),
+        Framework(
+            "aiounit-j2",
+            "aiounit.AsyncTestCase with its defaults, run by aiounit's own runner in two "
+            "worker processes (-j 2).",
+            "aiounit",
+            AIOUNIT_J2,
+            "import aiounit.workers",
+            suites=("trivial", "class-fixture", "cpu"),
+            notes={"cpu": "two workers on two cores"},
+        ),
+        Framework(
+            "pytest-xdist",
+            "pytest + pytest-asyncio (one loop per class) + pytest-xdist with two workers "
+            "(-n 2 --dist loadscope: a class at a time).",
+            "pytest-asyncio",
+            PYTEST_XDIST,
+            "import pytest, pytest_asyncio, xdist",
+            loop_scope="class",
+            peer=True,
+            suites=("class-fixture",),
         ),
         Framework(
             "aiounit-virtual",

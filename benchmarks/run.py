@@ -34,6 +34,7 @@ _PACKAGES = (
     "pytest-asyncio",
     "aiounittest",
     "pytest-asyncio-cooperative",
+    "pytest-xdist",
     "looptime",
     "uvloop",
 )

@@ -15,6 +15,9 @@ FIXTURE_SLEEP = 0.05
 #: Seconds each test of the sleepy suite sleeps.
 SLEEPY_SLEEP = 0.05
 
+#: CPU seconds each test of the cpu suite spends computing.
+CPU_WORK = 0.01
+
 #: The flavours of generated code; a framework entry names one of them.
 FLAVORS = ("sync", "isolated", "aiounit", "aiounittest", "pytest-asyncio", "cooperative")
 
@@ -76,6 +79,9 @@ class Suite:
     #: Pairs of frameworks (with, without) whose difference the report gives per test: what
     #: a feature such as the checks costs.
     differences: tuple[tuple[str, str], ...] = ()
+    #: CPU seconds each test computes for (measured with time.process_time, so the same
+    #: work on any machine), for suites that show what worker processes gain.
+    cpu_work: float = 0.0
 
     def shape(self, scale: float = 1.0, smoke: bool = False) -> Shape:
         """The shape to generate: smoke runs use a tiny one, --scale multiplies tests per class."""
@@ -143,6 +149,15 @@ SUITES: dict[str, Suite] = {
             test_sleep=SLEEPY_SLEEP,
             floor_sleeps=False,
             slow_rounds=2,
+        ),
+        Suite(
+            "cpu",
+            f"200 CPU-bound tests, each computing for {CPU_WORK} s of CPU time (10 classes "
+            "of 20): what worker processes (-j) gain on several cores.",
+            classes=10,
+            per_class=20,
+            rounds=5,
+            cpu_work=CPU_WORK,
         ),
         Suite(
             "startup",
@@ -261,9 +276,20 @@ def _header(flavor: str, suite: Suite) -> list[str]:
         "pytest-asyncio": ["asyncio", "", "pytest", *(["pytest_asyncio"] if fixture else [])],
         "cooperative": ["asyncio", "", "pytest"],
     }[flavor]
+    if suite.cpu_work and "time" not in imports:
+        imports = ["time", *imports]
     lines = [f'"""Generated benchmark tests: {suite.name} suite, {flavor} idiom."""', ""]
     lines += [f"import {name}" if name else "" for name in imports]
     lines += ["", "from benchtrace import mark"]
+    if suite.cpu_work:
+        lines += [
+            "",
+            "",
+            "def _compute(seconds):",
+            "    end = time.process_time() + seconds",
+            "    while time.process_time() < end:",
+            "        sum(i * i for i in range(100))",
+        ]
     if suite.class_fixture and flavor != "sync":
         lines += [
             "",
@@ -366,6 +392,8 @@ def _test_function(
             lines.append(f"    time.sleep({suite.test_sleep})")
     else:
         lines.append(f"    await asyncio.sleep({suite.test_sleep or 0})")
+    if suite.cpu_work:
+        lines.append(f"    _compute({suite.cpu_work})")
     lines.append(f'    mark("{tid}")')
     if not suite.class_fixture:
         lines.append("    assert 1 + 1 == 2" if pytest_style else "    self.assertEqual(1 + 1, 2)")

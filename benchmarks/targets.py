@@ -118,6 +118,27 @@ TARGETS = (
         "costs at most 1.1 times what aiounit in real time costs once the sleeps the "
         "setup must do (10 classes of 0.05 s at scale 1) are taken off its median",
     ),
+    Target(
+        "cpu",
+        "aiounit-j2",
+        "aiounit-main",
+        round(1 / 1.7, 3),
+        why="two workers on two cores: at least 1.7 times as fast as the same runner serially",
+    ),
+    Target(
+        "trivial",
+        "aiounit-j2",
+        "aiounit-main",
+        1.0,
+        why="starting the workers must not cost more than the second core saves",
+    ),
+    Target(
+        "class-fixture",
+        "aiounit-j2",
+        "pytest-xdist",
+        1.0,
+        why="faster than pytest-xdist with two workers, a class at a time",
+    ),
 )
 
 

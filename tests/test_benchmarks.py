@@ -269,6 +269,30 @@ class GenerateTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "concurrent is an aiounit setting"):
             self.source("sleepy", "sync", concurrent=True)
 
+    def test_every_flavour_of_the_cpu_suite_computes_in_each_test(self) -> None:
+        for flavor in ("sync", "isolated", "aiounit", "pytest-asyncio"):
+            with self.subTest(flavor=flavor):
+                source = self.source("cpu", flavor)
+                self.assertEqual(source.count("_compute(0.01)"), 2)
+                self.assertIn("import time", source)
+                compile(source, "test_c00.py", "exec")
+
+    def test_the_cpu_suite_takes_its_cpu_time_under_two_workers(self) -> None:
+        framework = FRAMEWORKS["aiounit-j2"]
+        ids = generate(self.directory, SUITES["cpu"], Shape(2, 3), framework.flavor, None)
+        trace = self.directory / "trace.txt"
+        done = subprocess.run(
+            [sys.executable, *framework.runner.args],
+            cwd=self.directory,
+            env=child_env(framework, trace),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("Ran 6 tests", done.stderr)
+        self.assertEqual(sorted(trace.read_text().split()), sorted(ids))
+
     def test_virtual_time_is_only_an_aiounit_setting(self) -> None:
         with self.assertRaisesRegex(ValueError, "virtual time is an aiounit setting"):
             self.source("sleepy", "isolated", virtual_time=True)
@@ -374,6 +398,17 @@ class SelectionTest(unittest.TestCase):
                 "aiounit-class-nochecks",
             ],
         )
+
+    def test_workers_are_measured_against_the_same_runner_and_pytest_xdist(self) -> None:
+        self.assertEqual(self.runs("cpu"), [FLOOR, ISOLATED, "aiounit-main", "aiounit-j2"])
+        self.assertIn("aiounit-j2", self.runs("trivial"))
+        fixture = self.runs("class-fixture")
+        self.assertIn("aiounit-j2", fixture)
+        self.assertIn("pytest-xdist", fixture)
+        self.assertNotIn("pytest-xdist", self.runs("trivial"))
+        # Other pytest runs block the plugin, as if it were not installed.
+        self.assertIn("no:xdist", FRAMEWORKS["pytest-asyncio"].runner.args)
+        self.assertNotIn("no:xdist", FRAMEWORKS["pytest-xdist"].runner.args)
 
     def test_sleepy_runs_the_fake_clocks_and_one_real_time_run_of_each_kind(self) -> None:
         self.assertEqual(

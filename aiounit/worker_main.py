@@ -1,0 +1,277 @@
+"""The worker side of ``-j``: load units of tests by name, run them, stream the records back."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import os
+import signal
+import sys
+import unittest
+import warnings
+
+from aiounit.loader import TestLoader
+from aiounit.order import flatten
+from aiounit.result import ERROR, TestRecord, TestResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.connection import Connection
+    from typing import Any
+
+    Event = tuple[Any, ...]
+
+__all__ = ["StreamingResult", "WorkerOptions", "load_unit", "run_unit", "serve"]
+
+# This module runs the user's tests and raises for tests it cannot load: keep its frames
+# out of the tracebacks reported for them.
+__unittest = True
+
+
+class WorkerOptions:
+    """What a worker needs to run tests as the main process would; plain data, picklable."""
+
+    __slots__ = ("asyncio_mode", "buffer", "failfast", "tb_locals", "warnings")
+
+    def __init__(
+        self,
+        *,
+        asyncio_mode: str = "strict",
+        buffer: bool = False,
+        failfast: bool = False,
+        tb_locals: bool = False,
+        warnings: str | None = None,
+    ) -> None:
+        self.asyncio_mode = asyncio_mode
+        self.buffer = buffer
+        self.failfast = failfast
+        self.tb_locals = tb_locals
+        self.warnings = warnings
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+class StreamingResult(TestResult):
+    """A :class:`TestResult` that hands every event to ``send`` as plain data.
+
+    Events, in the order a serial run would report them:
+
+    * ``("records", [record dicts])``: outcomes recorded outside a test (class and
+      module fixtures), sent before the next test starts and when a unit ends;
+    * ``("test", test_id, description, doc, [record dicts], duration or None, stdout
+      echo, stderr echo)``: a test ended; the echoes are what unittest prints of output
+      captured under ``-b`` when the test fails.
+
+    That a test started is not sent: tests end in the order the main process sent them,
+    so it knows which one runs from those that ended, and one message per test halves
+    the traffic.
+    """
+
+    def __init__(self, send: Callable[[Event], None], options: WorkerOptions) -> None:
+        super().__init__(None, True, 0)
+        self._aiounit_send = send
+        self._aiounit_sent = 0
+        self._aiounit_durations = 0
+        self.buffer = options.buffer
+        self.failfast = options.failfast
+        self.tb_locals = options.tb_locals
+        # unittest echoes captured output of a failing test to these; the main process
+        # prints it in the test's place instead.
+        self._aiounit_streams = sys.stdout, sys.stderr
+        self._original_stdout = io.StringIO()
+        self._original_stderr = io.StringIO()
+        #: Set by the main process's stop request: end after the running test.
+        self.stop_requested: Callable[[], bool] = lambda: False
+
+    def _restoreStdout(self) -> None:
+        # unittest restores sys.stdout to the echo sinks above: put the real streams back.
+        super()._restoreStdout()  # type: ignore[misc]
+        if self.buffer:
+            sys.stdout, sys.stderr = self._aiounit_streams
+
+    def _aiounit_new_records(self) -> list[dict[str, Any]]:
+        fresh = self.records[self._aiounit_sent :]
+        self._aiounit_sent = len(self.records)
+        return [record.to_dict() for record in fresh]
+
+    def flush(self) -> None:
+        """Send the records made since the last event (fixture outcomes)."""
+        fresh = self._aiounit_new_records()
+        if fresh:
+            self._aiounit_send(("records", fresh))
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        """Send what happened before this test; note which test runs now."""
+        if self.stop_requested():
+            self.stop()
+        self.flush()
+        super().startTest(test)
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        """Send the test's records, its duration and the output unittest echoed."""
+        super().stopTest(test)
+        duration = None
+        if len(self.collectedDurations) > self._aiounit_durations:
+            duration = self.collectedDurations[-1][1]
+            self._aiounit_durations = len(self.collectedDurations)
+        self._aiounit_send(
+            (
+                "test",
+                test.id(),
+                str(test),
+                _doc(test),
+                self._aiounit_new_records(),
+                duration,
+                _drain(self._original_stdout),
+                _drain(self._original_stderr),
+            )
+        )
+
+
+def _drain(stream: Any) -> str:
+    if not isinstance(stream, io.StringIO):
+        return ""
+    text = stream.getvalue()
+    stream.seek(0)
+    stream.truncate()
+    return text
+
+
+def _doc(test: unittest.TestCase) -> str:
+    return test.shortDescription() or ""
+
+
+def load_unit(loader: TestLoader, classes: list[str], ids: list[str]) -> unittest.TestSuite:
+    """The tests ``ids`` of the classes named ``classes``, loaded afresh, in ``ids`` order.
+
+    A test that cannot be found any more (its module changed, say) gets an error record
+    in its place, so it is not silently lost.
+    """
+    found: dict[str, Any] = {}
+    for name in classes:
+        for item in flatten(loader.loadTestsFromName(name)):
+            if isinstance(item, unittest.TestCase):
+                found.setdefault(item.id(), item)
+    tests = [found.get(test_id) or _Missing(test_id, classes) for test_id in ids]
+    return loader.suiteClass(tests)
+
+
+class _Missing(unittest.TestCase):
+    """Stands for a test the main process found but this worker could not load."""
+
+    def __init__(self, test_id: str, classes: list[str]) -> None:
+        super().__init__("_aiounit_report")
+        self._aiounit_id = test_id
+        self._aiounit_classes = classes
+
+    def id(self) -> str:
+        return self._aiounit_id
+
+    def __str__(self) -> str:
+        return self._aiounit_id
+
+    def _aiounit_report(self) -> None:
+        raise RuntimeError(
+            f"the worker process could not load {self._aiounit_id} from "
+            f"{', '.join(self._aiounit_classes)}, where the main process found it. Make the "
+            "test importable by name (no tests created at import time from changing data) "
+            "or run without -j [worker-load-failed]"
+        )
+
+
+def run_unit(suite: unittest.TestSuite, result: StreamingResult) -> bool:
+    """Run one unit's suite into ``result``; True when Ctrl-C stopped it."""
+    # Each unit is a run of its own: fixtures of the previous unit were torn down at its
+    # end, and must not be torn down again when this one starts.
+    vars(result).pop("_previousTestClass", None)
+    vars(result).pop("_moduleSetUpFailed", None)
+    interrupted = False
+    try:
+        suite(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    result.flush()
+    return interrupted
+
+
+def serve(conn: Connection) -> None:
+    """A worker's life: set up as the main process says, then run the units it sends.
+
+    The first message is ``("setup", sys.path, WorkerOptions)``: the worker may have been
+    started before discovery added the project's directory to the path. Then come
+    ``("unit", index, classes, ids)`` messages, until ``None``. The worker leaves the
+    terminal's process group, so a Ctrl-C reaches only the main process, which passes it
+    on once to each worker; the running test then ends with its teardown as in a serial run.
+    """
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    try:
+        _serve(conn)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # A Ctrl-C that lands while the worker exits must not print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _serve(conn: Connection) -> None:
+    message = conn.recv()
+    if message is None:
+        return
+    _, path, options = message
+    sys.path[:] = path
+    if options.warnings:
+        warnings.simplefilter(options.warnings)
+    loader = TestLoader(options.asyncio_mode)
+    result = StreamingResult(conn.send, options)
+    # Units sent ahead of time wait here while a stop request is looked for.
+    inbox: collections.deque[Any] = collections.deque()
+    stop = False
+
+    def stop_requested() -> bool:
+        nonlocal stop
+        while not stop and conn.poll():
+            message = conn.recv()
+            if message is None or message == ("stop",):
+                stop = True
+            else:
+                inbox.append(message)
+        return stop
+
+    result.stop_requested = stop_requested
+    while not stop:
+        message = inbox.popleft() if inbox else conn.recv()
+        if message is None or message == ("stop",):
+            break
+        _, index, classes, ids = message
+        interrupted = run_unit(load_unit(loader, classes, ids), result)
+        conn.send(("done", index, interrupted))
+        if interrupted:
+            break
+
+
+def error_record(test: Any, message: str) -> TestRecord:
+    """An error record of ``test`` (a test, or a unit key) with ``message``."""
+    from aiounit.result import make_record
+
+    if isinstance(test, unittest.TestCase):
+        return make_record(test, ERROR, message, message + "\n")
+    return TestRecord(
+        id=str(test),
+        outcome=ERROR,
+        kind="fixture",
+        description=str(test),
+        classname=str(test),
+        name="worker",
+        message=message,
+        traceback=message + "\n",
+    )
