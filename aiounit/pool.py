@@ -58,8 +58,12 @@ class Worker:
     def __init__(self, context: Any, number: int) -> None:
         self.number = number
         ours, theirs = context.Pipe()
+        # Not a daemon: multiprocessing forbids daemons children of their own, and tests
+        # that start processes (multiprocessing, a nested aiounit -j) must run in a worker
+        # as they do serially. The run stops and joins its workers itself, and a worker
+        # whose main process is gone reads the end of its pipe and exits.
         self.process = context.Process(
-            target=serve, args=(theirs,), name=f"aiounit-worker-{number}", daemon=True
+            target=serve, args=(theirs,), name=f"aiounit-worker-{number}", daemon=False
         )
         self.process.start()
         theirs.close()

@@ -61,6 +61,37 @@ def worker_pids(path: Path) -> set[int]:
     return {int(line.split()[0]) for line in lines}
 
 
+_STARTS_A_PROCESS = """
+import multiprocessing
+import unittest
+
+import aiounit
+
+
+class StartsProcesses(aiounit.AsyncTestCase):
+    async def test_a_child_process_of_its_own(self):
+        child = multiprocessing.get_context("spawn").Process(target=abs, args=(-1,))
+        child.start()
+        child.join(60)
+        self.assertEqual(child.exitcode, 0)
+
+
+class Sync(unittest.TestCase):
+    def test_next(self):
+        pass
+"""
+
+
+class ProcessesOfTheirOwnTests(unittest.TestCase):
+    def test_a_test_in_a_worker_can_start_processes_as_it_can_serially(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "test_procs.py").write_text(_STARTS_A_PROCESS, encoding="utf-8")
+            done = aiounit("discover", "-v", "-j", "2", cwd=Path(tmp))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("test_a_child_process_of_its_own", done.stderr)
+        self.assertIn("2 passed, 0 failed", done.stderr)
+
+
 class SameReportsTests(unittest.TestCase):
     def test_serial_and_two_workers_report_the_same(self) -> None:
         with example("parallel") as path:
