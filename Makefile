@@ -18,8 +18,9 @@ PY := $(VENV)/bin/python
 VERSIONS := 3.11 3.12 3.13
 venv_of = $(if $(filter 3.11,$(1)),.venv,.venv-$(1))
 
-# Our own suite runs with warnings as errors, as users' suites should be able to.
-TEST_CMD = -W error -m aiounit discover -s tests -t .
+# Our own suite runs with warnings as errors, as users' suites should be able to, and in
+# two worker processes: many of its tests wait on subprocesses and time limits.
+TEST_CMD = -W error -m aiounit discover -s tests -t . -j 2
 # The same suite under stock unittest: it must pass there too.
 TEST_CMD_UNITTEST = -W error -m unittest discover -s tests -t .
 UVLOOP_TESTS = tests.test_lifecycle tests.test_class_scope tests.test_timeouts tests.test_checks tests.test_compat tests.test_concurrent
