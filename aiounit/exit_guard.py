@@ -10,8 +10,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
-from aiounit._compat import call_before_thread_join
-
 __all__ = ["abandon", "exit_if_abandoned", "still_running"]
 
 _ADVICE: Final = (
@@ -42,6 +40,10 @@ def abandon(
     _abandoned[thread] = (test_id, describe)
     _remember(result)
     if not _registered:
+        # Imported here: the command line imports this module, and _compat imports
+        # asyncio, which a run of synchronous tests never needs.
+        from aiounit._compat import call_before_thread_join
+
         _registered = call_before_thread_join(_before_thread_join)
 
 

@@ -9,8 +9,10 @@ import json
 import os
 import re
 import sys
+import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 from aiounit.loader import TestLoader
@@ -146,6 +148,18 @@ class SideBySide(unittest.TestCase):
 
 def _without_rows(text: str) -> str:
     return re.sub(r"(?m)^\d+\.\d{3}s +.*\n", "", text)
+
+
+_SYNC_ONLY = """
+import sys
+import unittest
+
+
+class Sync(unittest.TestCase):
+    def test_nothing_async_was_imported(self):
+        self.assertNotIn("asyncio", sys.modules)
+        self.assertNotIn("multiprocessing", sys.modules)
+"""
 
 
 class ExitStatus(unittest.TestCase):
@@ -724,6 +738,15 @@ class StartUp(unittest.TestCase):
         added = imported - _imported(package.stderr)
         self.assertIn("aiounit.runner", imported)  # the measurement saw a real run
         self.assertEqual(sorted(added & set(self.HEAVY)), [])
+
+    def test_a_run_of_sync_tests_imports_neither_asyncio_nor_multiprocessing(self) -> None:
+        # What a run needs only for async tests, or only for -j, is imported when used.
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "test_sync.py").write_text(_SYNC_ONLY, encoding="utf-8")
+            done = aiounit("discover", "-v", cwd=Path(tmp))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("test_nothing_async_was_imported", done.stderr)
+        self.assertIn("1 passed, 0 failed", done.stderr)
 
 
 def _imported(importtime_output: str) -> set[str]:
