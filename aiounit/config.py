@@ -56,18 +56,9 @@ def parse_bool(value: object) -> bool:
 
 def parse_timeout(value: object) -> float:
     """A time limit: a number of seconds above 0, or ``none`` for no limit (``math.inf``)."""
-    expected = "expected a number of seconds above 0, or 'none' for no limit"
-    if isinstance(value, bool):
-        raise ValueError(expected)
     if isinstance(value, str) and value.strip().lower() == "none":
         return math.inf
-    try:
-        number = float(value) if isinstance(value, int | float) else float(_text(value))
-    except ValueError:
-        raise ValueError(expected) from None
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(expected)
-    return number
+    return _seconds(value, "expected a number of seconds above 0, or 'none' for no limit")
 
 
 def parse_checks(value: object) -> str:
@@ -96,7 +87,10 @@ def parse_checks(value: object) -> str:
 
 def parse_seconds(value: object) -> float:
     """A duration: a number of seconds above 0."""
-    expected = "expected a number of seconds above 0"
+    return _seconds(value, "expected a number of seconds above 0")
+
+
+def _seconds(value: object, expected: str) -> float:
     if isinstance(value, bool):
         raise ValueError(expected)
     try:
