@@ -122,12 +122,7 @@ class StepTimer:
             )
 
     def _select(self, timeout: float | None = None) -> Any:
-        start = self.step
-        if start is not None:
-            self.step = None
-            held = _monotonic() - start
-            if held > self.threshold:
-                self._held(held, start)
+        self._end_step()
         try:
             return self._real_select(timeout)
         finally:
@@ -140,12 +135,15 @@ class StepTimer:
         try:
             self._real_run_forever()
         finally:
-            start = self.step
-            if start is not None:
-                self.step = None
-                held = _monotonic() - start
-                if held > self.threshold:
-                    self._held(held, start)
+            self._end_step()  # the last step of the run ends with it, not at a poll
+
+    def _end_step(self) -> None:
+        start = self.step
+        if start is not None:
+            self.step = None
+            held = _monotonic() - start
+            if held > self.threshold:
+                self._held(held, start)
 
     def _held(self, held: float, start: float) -> None:
         """A step ran past the threshold by the clock: report it unless it was the
