@@ -15,15 +15,20 @@ def run_suite(*tests: unittest.TestCase | type[unittest.TestCase]) -> unittest.T
     Classes are loaded with the default loader; going through a ``TestSuite`` means
     ``setUpClass``, ``tearDownClass`` and ``doClassCleanups`` run as they do for users.
     """
+    result = unittest.TestResult()
+    suite_of(*tests).run(result)
+    return result
+
+
+def suite_of(*tests: unittest.TestCase | type[unittest.TestCase]) -> unittest.TestSuite:
+    """A suite of test instances and whole classes (loaded with the default loader)."""
     suite = unittest.TestSuite()
     for item in tests:
         if isinstance(item, type):
             suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
         else:
             suite.addTest(item)
-    result = unittest.TestResult()
-    suite.run(result)
-    return result
+    return suite
 
 
 def outcomes(result: unittest.TestResult) -> dict[str, str]:
@@ -56,16 +61,10 @@ class Recorded:
     """What an inner run recorded: each test's outcome and findings, by method name."""
 
     def __init__(self, *tests: unittest.TestCase | type[unittest.TestCase]) -> None:
-        suite = unittest.TestSuite()
-        for item in tests:
-            if isinstance(item, type):
-                suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
-            else:
-                suite.addTest(item)
         self.result = TestResult()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # findings are recorded, never warned
-            suite.run(self.result)
+            suite_of(*tests).run(self.result)
         records = {record.id.rsplit(".", 1)[1]: record for record in self.result.records}
         self.outcomes = {name: record.outcome for name, record in records.items()}
         self.findings = {name: record.findings for name, record in records.items()}

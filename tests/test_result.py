@@ -12,20 +12,15 @@ import unittest
 from collections.abc import Iterator
 
 from aiounit.result import ResultListener, TestRecord, TestResult
+from tests.support import suite_of
 
 
 def run(*items: unittest.TestCase | type[unittest.TestCase], **options: bool) -> TestResult:
     """Run classes or tests into a fresh aiounit result, as a suite would."""
-    suite = unittest.TestSuite()
-    for item in items:
-        if isinstance(item, type):
-            suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(item))
-        else:
-            suite.addTest(item)
     result = TestResult()
     for name, value in options.items():
         setattr(result, name, value)
-    suite.run(result)
+    suite_of(*items).run(result)
     return result
 
 
