@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -74,6 +74,26 @@ def run_python(
         timeout=120,
         check=False,
         preexec_fn=default_sigint,
+    )
+
+
+def start_python(
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[str]:
+    """Start this interpreter with ``args`` in ``cwd``, its output piped as text, for a
+    test that signals it while it runs. Ctrl-C has its default meaning in the child
+    (``preexec_fn``, :func:`default_sigint` unless given)."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=child_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn or default_sigint,
     )
 
 

@@ -8,7 +8,6 @@ import io
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.loader import TestLoader
 from aiounit.result import TestResult
 from tests.cli_support import aiounit as run_aiounit
-from tests.cli_support import child_env, default_sigint, example, unittest_
+from tests.cli_support import example, start_python, unittest_
 from tests.cli_support import run as run_module
 
 
@@ -669,15 +668,11 @@ class CommandLine(unittest.TestCase):
         their teardowns have started); return the status, stderr, teardowns, and whether
         the class after them ran."""
         with example("concurrent") as path, tempfile.TemporaryDirectory() as run_dir:
-            child = subprocess.Popen(
-                [sys.executable, "-W", "error", "-m", "aiounit", "-v", "test_ctrl_c.py"],
+            child = start_python(
+                "-W", "error", "-m", "aiounit", "-v", "test_ctrl_c.py",
                 cwd=path,
-                env=child_env({"RUN_DIR": run_dir, **env}),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                preexec_fn=default_sigint,
-            )
+                env={"RUN_DIR": run_dir, **env},
+            )  # fmt: skip
             names = [f"test_{i}" for i in (1, 2, 3)]
             for suffix in ("inside", "teardown")[:presses]:
                 files = [Path(run_dir) / f"{name}-{suffix}" for name in names]

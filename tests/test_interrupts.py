@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.cli_support import aiounit, child_env, default_sigint, example, unittest_
+from tests.cli_support import aiounit, example, start_python, unittest_
 
 
 def verbose_line(module: str, cls: str, name: str, outcome: str) -> str:
@@ -57,24 +56,12 @@ class CtrlCTests(unittest.TestCase):
     def start(
         self, module: str, path: Path, run_dir: str, *args: str, **env: str
     ) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-W",
-                "error",
-                "-m",
-                module,
-                "-v",
-                *args,
-                "test_ctrl_c.py" if module == "aiounit" else "test_ctrl_c",
-            ],
+        target = "test_ctrl_c.py" if module == "aiounit" else "test_ctrl_c"
+        return start_python(
+            "-W", "error", "-m", module, "-v", *args, target,
             cwd=path,
-            env=child_env({"RUN_DIR": run_dir, **env}),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=default_sigint,
-        )
+            env={"RUN_DIR": run_dir, **env},
+        )  # fmt: skip
 
     def wait_for(self, marker: Path, child: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 60

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -23,7 +21,7 @@ from aiounit.result import TestResult
 from aiounit.shards import units_of
 from aiounit.worker_main import load_unit
 from aiounit.workers import ParallelSuite
-from tests.cli_support import aiounit, child_env, default_sigint, example, run_python
+from tests.cli_support import aiounit, default_sigint, example, run_python, start_python
 from tests.test_shards import EXAMPLE_MODULES, loaded
 
 TASK_NAMES = re.compile(r"Task-\d+")
@@ -262,11 +260,10 @@ class CtrlCTests(unittest.TestCase):
     def interrupt(self, whole_group: bool) -> None:
         with example("interrupts") as path, tempfile.TemporaryDirectory() as run_dir:
             marks = Path(run_dir)
-            child = subprocess.Popen(
-                [sys.executable, "-W", "error", "-m", "aiounit", "-v", "-j", "2",
-                 "--junit-xml", "report.xml", "test_ctrl_c.py"],
-                cwd=path, env=child_env({"RUN_DIR": run_dir}), stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, preexec_fn=_new_group_default_sigint,
+            child = start_python(
+                "-W", "error", "-m", "aiounit", "-v", "-j", "2",
+                "--junit-xml", "report.xml", "test_ctrl_c.py",
+                cwd=path, env={"RUN_DIR": run_dir}, preexec_fn=_new_group_default_sigint,
             )  # fmt: skip
             deadline = time.monotonic() + 60
             while not (marks / "ready").exists():
