@@ -1,9 +1,10 @@
 """The ``blocked-loop`` check: a step of the loop that held it longer than the threshold.
 
 A step is what the loop runs between two polls of its selector: the ready callbacks and
-task steps of one iteration. Timing it wraps two methods of the loop instance, its
-selector's ``select()`` and ``run_forever()`` (for the last step of a run); that costs a
-call and two clock reads per iteration. What a step is charged with is its wall-clock
+task steps of one iteration. aiounit's own asyncio loops call the timer from their
+selector's poll and from ``run_forever()`` (for the last step of a run); on any other
+selector loop, timing wraps those two methods of the instance. Either way it costs two
+clock reads per iteration. What a step is charged with is its wall-clock
 time less the time its thread waited for a CPU (:mod:`aiounit.cpu_wait`): on a loaded
 machine that waiting is not the test's doing. Blocking calls (``time.sleep``, blocking
 I/O) and computation count in full. Where a step blocked is read by the sampler thread
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiounit import cpu_wait
 from aiounit.hygiene import BLOCKED_LOOP_THRESHOLD_ENV
+from aiounit.loops import LoopSelector
 from aiounit.origins import format_frames, is_internal
 from aiounit.sampler import StepSample, sampler
 
@@ -92,9 +94,15 @@ class StepTimer:
         if selector is None:
             return None
         timer = cls(monitor, loop, selector, threshold)
-        # Set as attributes, never through __dict__: on Python 3.11+ reading an
-        # instance's __dict__ turns its inline attribute storage into a real dict, which
-        # slows every later attribute access on the loop.
+        if isinstance(selector, LoopSelector) and selector.hooks is None:
+            # aiounit's own loops call the timer from their selector's poll.
+            selector.hooks = timer
+            sampler.watch(timer)
+            return timer
+        # Any other selector loop: wrap its poll and run_forever(). Set as attributes,
+        # never through __dict__: on Python 3.11+ reading an instance's __dict__ turns its
+        # inline attribute storage into a real dict, which slows every later attribute
+        # access on the loop.
         try:
             selector.select = timer._select
             loop.run_forever = timer._run_forever  # type: ignore[method-assign]
@@ -109,6 +117,9 @@ class StepTimer:
         threshold, self.threshold = self.threshold, _NEVER
         self.step = None
         sampler.unwatch(self)
+        selector = self._selector
+        if isinstance(selector, LoopSelector) and vars(selector).get("hooks") is self:
+            del selector.hooks
         # A hook installed over ours later (a virtual clock) and not removed yet still
         # calls ours, which now only passes calls through.
         _unhook(self._selector, "select", self, self._real_select)
@@ -121,23 +132,28 @@ class StepTimer:
                 f"the loop longer than {threshold:g} s (the longest {self._longest:.2f} s)",
             )
 
+    def begin_step(self) -> None:
+        """The loop's poll returned: a step begins."""
+        now = self.step = _monotonic()
+        cpu = self._cpu
+        if now - cpu.last > self._fresh:
+            cpu.note(now)
+
     def _select(self, timeout: float | None = None) -> Any:
-        self._end_step()
+        self.end_step()
         try:
             return self._real_select(timeout)
         finally:
-            now = self.step = _monotonic()
-            cpu = self._cpu
-            if now - cpu.last > self._fresh:
-                cpu.note(now)
+            self.begin_step()
 
     def _run_forever(self) -> None:
         try:
             self._real_run_forever()
         finally:
-            self._end_step()  # the last step of the run ends with it, not at a poll
+            self.end_step()  # the last step of the run ends with it, not at a poll
 
-    def _end_step(self) -> None:
+    def end_step(self) -> None:
+        """The loop is about to poll, or its run ended: the running step ends."""
         start = self.step
         if start is not None:
             self.step = None

@@ -222,3 +222,76 @@ class PlumbingReuseTests(unittest.TestCase):
         for _selector, reading, writing, _attrs in spares:
             self.assertEqual(reading.fileno(), -1)
             self.assertEqual(writing.fileno(), -1)
+
+
+class EmptyPollTests(unittest.TestCase):
+    """aiounit's selector skips polls that cannot wait and have nothing to find."""
+
+    def test_a_poll_that_cannot_wait_skips_the_wake_up_socket_alone(self) -> None:
+        import socket
+
+        selector = loops.LoopSelector()
+        reading, writing = socket.socketpair()
+        self.addCleanup(selector.close)
+        self.addCleanup(reading.close)
+        self.addCleanup(writing.close)
+        selector.register(reading, 1)
+        writing.send(b"x")
+        self.assertEqual(selector.select(0), [])  # skipped: only wake-up bytes there
+        self.assertEqual(len(selector.select(0.5)), 1)  # a poll that may wait reads them
+        selector.quiet = False  # a signal handler reads from it: never skipped
+        self.assertEqual(len(selector.select(0)), 1)
+        selector.quiet = True
+        other, peer = socket.socketpair()
+        self.addCleanup(other.close)
+        self.addCleanup(peer.close)
+        selector.register(other, 1)
+        self.assertEqual(len(selector.select(0)), 1)  # more than one socket: polled
+
+    def test_busy_tests_still_see_signals_sockets_and_threads(self) -> None:
+        # Each test spins with sleep(0) (polls that cannot wait) until an event that only
+        # a poll delivers; were the poll skipped wrongly, it would spin until its limit.
+        import socket
+        import threading
+
+        async def spin_until(done: Any) -> None:
+            while not done():
+                await asyncio.sleep(0)
+
+        class Case(aiounit.AsyncTestCase):
+            timeout = 5
+
+            async def test_signal_handler(self) -> None:
+                loop = asyncio.get_running_loop()
+                got: list[int] = []
+                loop.add_signal_handler(signal.SIGUSR1, got.append, 1)
+                self.addCleanup(loop.remove_signal_handler, signal.SIGUSR1)
+                os.kill(os.getpid(), signal.SIGUSR1)
+                await spin_until(lambda: got)
+
+            async def test_socket_reader(self) -> None:
+                loop = asyncio.get_running_loop()
+                reading, writing = socket.socketpair()
+                self.addCleanup(reading.close)
+                self.addCleanup(writing.close)
+                got: list[bytes] = []
+                loop.add_reader(reading, lambda: got.append(reading.recv(10)))
+                self.addCleanup(loop.remove_reader, reading)
+                writing.send(b"ping")
+                await spin_until(lambda: got)
+                self.assertEqual(got, [b"ping"])
+
+            async def test_call_soon_threadsafe(self) -> None:
+                loop = asyncio.get_running_loop()
+                got: list[str] = []
+                thread = threading.Thread(
+                    target=loop.call_soon_threadsafe, args=(got.append, "from a thread")
+                )
+                thread.start()
+                await spin_until(lambda: got)
+                thread.join()
+
+        with _clean_env():
+            result = run_suite(Case)
+        self.assertEqual(result.testsRun, 3)
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
