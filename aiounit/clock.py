@@ -7,11 +7,11 @@ import contextlib
 import heapq
 import itertools
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar, cast
 
+from aiounit.env import getenv
 from aiounit.errors import AiounitError, ConfigurationError
 from aiounit.stacks import describe_tasks
 
@@ -607,7 +607,7 @@ def mode_for(method: object, class_setting: object, cls_name: str) -> ClockMode 
         return cast("ClockMode | None", own)
     if class_setting is not None:
         return mode_from_setting(class_setting, f"{cls_name}.virtual_time")
-    raw = os.environ.get(VIRTUAL_TIME_ENV, "").strip().lower()
+    raw = (getenv(VIRTUAL_TIME_ENV) or "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):  # "off" is what --no-virtual-time sets
         return None
     if raw in ("1", "true", "yes", "on"):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
+from aiounit.env import getenv
 from aiounit.errors import AiounitError, ConfigurationError
 
 __all__ = [
@@ -120,28 +120,13 @@ def checks(levels: Mapping[str, Level] | None = None, /, **by_name: Level) -> Ca
     return decorate
 
 
-def _environ(name: str) -> str | None:
-    """``os.environ.get(name)`` at a twentieth of its cost: settings are read per test.
-
-    For an unset variable os.environ.get() raises and catches a KeyError inside (a
-    microsecond); the dict it reads from answers directly.
-    """
-    data = getattr(os.environ, "_data", None)
-    encode = getattr(os.environ, "encodekey", None)
-    decode = getattr(os.environ, "decodevalue", None)
-    if not isinstance(data, dict) or encode is None or decode is None:
-        return os.environ.get(name)
-    raw = data.get(encode(name))
-    return None if raw is None else str(decode(raw))
-
-
 _environment_levels: tuple[str | None, dict[str, Level]] = (None, {})
 
 
 def _from_environment() -> dict[str, Level]:
     # Read for every test: parsed again only when the variable's text changed.
     global _environment_levels
-    text = _environ(CHECKS_ENV)
+    text = getenv(CHECKS_ENV)
     cached, levels = _environment_levels
     if text == cached:
         return levels
@@ -179,7 +164,7 @@ def levels_for(method: object, class_levels: object, cls_name: str) -> dict[str,
             )
         levels.update(_validate(class_levels, f"{cls_name}.checks"))
     levels.update(getattr(method, _ATTR, {}))
-    if (_environ(STRICT_ENV) or "").strip().lower() in ("1", "true", "yes", "on"):
+    if (getenv(STRICT_ENV) or "").strip().lower() in ("1", "true", "yes", "on"):
         levels = dict.fromkeys(levels, "error")
     return levels
 
@@ -190,7 +175,7 @@ _threshold_setting: tuple[str | None, float] = (None, DEFAULT_BLOCKED_LOOP_THRES
 def blocked_loop_threshold() -> float:
     """Seconds one step may hold the loop: ``AIOUNIT_BLOCKED_LOOP_THRESHOLD``, else 0.1."""
     global _threshold_setting
-    raw = _environ(BLOCKED_LOOP_THRESHOLD_ENV)
+    raw = getenv(BLOCKED_LOOP_THRESHOLD_ENV)
     cached, value = _threshold_setting
     if raw == cached:
         return value

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiounit._compat import custom_policy_installed
+from aiounit.env import getenv
 from aiounit.errors import LoopFactoryError
 
 __all__ = [
@@ -288,7 +289,7 @@ def resolve_loop_factory(spec: str) -> LoopFactory:
 
 def default_loop_factory() -> LoopFactory:
     """The factory for classes that set no ``loop_factory``: ``AIOUNIT_LOOP``, else asyncio."""
-    spec = os.environ.get(LOOP_ENV, "")
+    spec = getenv(LOOP_ENV) or ""
     try:
         return resolve_loop_factory(spec)
     except LoopFactoryError as exc:
@@ -300,7 +301,7 @@ def default_loop_factory() -> LoopFactory:
 
 
 def _flag(name: str) -> bool | None:
-    value = os.environ.get(name)
+    value = getenv(name)
     if value is None:
         return None
     known = _FLAGS.get(value)
@@ -326,4 +327,4 @@ def default_loop_debug() -> bool:
     flag = _flag(LOOP_DEBUG_ENV)
     if flag is not None:
         return flag
-    return sys.flags.dev_mode or bool(os.environ.get("PYTHONASYNCIODEBUG"))
+    return sys.flags.dev_mode or bool(getenv("PYTHONASYNCIODEBUG"))

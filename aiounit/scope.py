@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from aiounit._compat import (
     CurrentLoopState,
+    set_current_loop,
     shutdown_default_executor,
     task_context,
     track_task_contexts,
@@ -124,7 +125,7 @@ class LoopScope:
         if self._shared:
             track_task_contexts(loop)
         self._loop = loop
-        asyncio.set_event_loop(loop)
+        set_current_loop(loop)
         return loop
 
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
@@ -137,7 +138,7 @@ class LoopScope:
     def make_current(self) -> None:
         """Make the loop the thread's current loop again (a test may have changed it)."""
         if self._loop is not None:
-            asyncio.set_event_loop(self._loop)
+            set_current_loop(self._loop)
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final, Protocol, TypeVar
 
+from aiounit.env import getenv
 from aiounit.errors import AiounitError, ConfigurationError
 from aiounit.stacks import describe_tasks, describe_thread
 
@@ -89,7 +89,7 @@ _parsed_env: dict[str | None, tuple[float | None, str] | None] = {}
 
 
 def _from_environment() -> tuple[float | None, str] | None:
-    raw = os.environ.get(TIMEOUT_ENV)
+    raw = getenv(TIMEOUT_ENV)
     try:
         return _parsed_env[raw]
     except KeyError:
