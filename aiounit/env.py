@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 __all__ = ["getenv"]
 
+# os.environ keeps its variables in a dict of encoded names and values, and encodes the
+# name on every read; for an unset variable, get() also raises and catches a KeyError
+# inside. Read that dict directly, with the names encoded once.
+_environ: Any = os.environ
+_data: Any = getattr(_environ, "_data", None)
+_encode: Any = getattr(_environ, "encodekey", None)
+_decode: Any = getattr(_environ, "decodevalue", None)
+_FAST = isinstance(_data, dict) and _encode is not None and _decode is not None
+_keys: dict[str, Any] = {}
+
 
 def getenv(name: str) -> str | None:
-    """``os.environ.get(name)`` at a twentieth of its cost.
-
-    For an unset variable os.environ.get() raises and catches a KeyError inside (a
-    microsecond); the dict it reads from answers directly.
-    """
-    data = getattr(os.environ, "_data", None)
-    encode = getattr(os.environ, "encodekey", None)
-    decode = getattr(os.environ, "decodevalue", None)
-    if not isinstance(data, dict) or encode is None or decode is None:
+    """``os.environ.get(name)`` at a fraction of its cost."""
+    if not _FAST or os.environ is not _environ:  # replaced by a test: ask it
         return os.environ.get(name)
-    raw = data.get(encode(name))
-    return None if raw is None else str(decode(raw))
+    key = _keys.get(name)
+    if key is None:
+        key = _keys[name] = _encode(name)
+    raw = _data.get(key)
+    return None if raw is None else str(_decode(raw))
