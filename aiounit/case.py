@@ -529,7 +529,7 @@ class AsyncTestCase(unittest.TestCase):
         # The time limit and the checks run from here (a skipped test gets neither) to
         # the end of run(); a bad setting fails this test, not the run.
         cls = type(self)
-        method = getattr(self, self._testMethodName, None)
+        method = self._aiounit_test_function()
         seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
         levels = levels_for(method, _static_lookup(cls, "checks"), cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
@@ -580,6 +580,14 @@ class AsyncTestCase(unittest.TestCase):
             self._callMaybeAsync(self.setUp)
         if _overrides(cls, "asyncSetUp"):
             self._callAsync(self.asyncSetUp)
+
+    def _aiounit_test_function(self) -> object:
+        # The test's function as its class holds it, where the decorators' marks are read:
+        # reading a mark that is absent costs a fraction through the plain function of
+        # what it costs through the bound method.
+        name = self._testMethodName
+        function = getattr(type(self), name, None)
+        return function if function is not None else getattr(self, name, None)
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
         if self._callMaybeAsync(method) is not None:
@@ -735,7 +743,7 @@ class AsyncTestCase(unittest.TestCase):
             self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).
-            method = getattr(self, self._testMethodName, None)
+            method = self._aiounit_test_function()
             self._asyncioRunner = self._aiounit_new_scope(method=method)
             self._asyncioTestContext = contextvars.copy_context()
 
@@ -806,10 +814,10 @@ AsyncTestCase._aiounit_close_runner._aiounit_own_step = True  # type: ignore[att
 def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
     # Whether this thread is inside the loop: it cannot be re-entered. Tests of a
     # concurrent class run their unittest parts in other threads, beside the running loop.
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+    # _get_running_loop() answers None where get_running_loop() would raise (and the
+    # loop is not running in the common case): a public function, despite its name.
+    running = asyncio._get_running_loop()
+    return running is not None and running is loop
 
 
 def _async_cm_methods(cm: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
