@@ -422,7 +422,7 @@ class AsyncTestCase(unittest.TestCase):
     @classmethod
     def _aiounit_new_scope(cls, *, shared: bool = False, method: object = None) -> LoopScope:
         factory = _static_lookup(cls, "loop_factory")
-        own_setting = _static_lookup(cls, "virtual_time")
+        own_setting = cls.virtual_time
         virtual = mode_for(method, own_setting, cls.__qualname__)
         if factory is None and virtual is not None and (own_setting or method_mode(method)):
             # The class asked for virtual time itself, which only asyncio's loop can give:
@@ -530,8 +530,9 @@ class AsyncTestCase(unittest.TestCase):
         # the end of run(); a bad setting fails this test, not the run.
         cls = type(self)
         method = self._aiounit_test_function()
-        seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
-        levels = levels_for(method, _static_lookup(cls, "checks"), cls.__qualname__)
+        # Plain data, read with getattr (cheaper, per test) rather than _static_lookup.
+        seconds, source = timeout_for(method, cls.timeout, cls.__qualname__)
+        levels = levels_for(method, cls.checks, cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         test_id = self.id()
         job = _new_job(test_id, seconds, source, lambda: runner)

@@ -151,6 +151,7 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
         except IndexError:
             spare = None
         self._aiounit_spare = spare
+        self._aiounit_woken = False
         super().__init__(spare[0] if spare is not None else LoopSelector())
         this: Any = self
         self._aiounit_fresh_attrs = (
@@ -172,6 +173,12 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
         if selector is not None:
             selector.quiet = False
         super().add_signal_handler(sig, callback, *args)
+
+    def _write_to_self(self) -> None:
+        # Noted, so that a loop nobody woke hands its self-pipe on without reading it.
+        self._aiounit_woken = True
+        base: Any = super()
+        base._write_to_self()
 
     def _make_self_pipe(self) -> None:
         this: Any = self
@@ -205,7 +212,7 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
             or fd not in registered
             or this._signal_handlers
             or frozenset(vars(selector)) != self._aiounit_fresh_attrs
-            or not _drain(ssock)
+            or (self._aiounit_woken and not _drain(ssock))
         ):
             return False
         # Forget this loop's handler (it would keep the loop alive), not the key.
