@@ -535,7 +535,8 @@ class AsyncTestCase(unittest.TestCase):
         levels = levels_for(method, cls.checks, cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         test_id = self.id()
-        job = _new_job(test_id, seconds, source, lambda: runner)
+        getters = _step_getters(lambda: runner)  # the time limit's, and Ctrl-C's
+        job = None if seconds is None else TimeoutJob(test_id, seconds, source, *getters)
         # Set when the test runs at the same time as others of its class (concurrent).
         batch = getattr(runner, "concurrent_batch", None)
         if job is not None:
@@ -543,7 +544,7 @@ class AsyncTestCase(unittest.TestCase):
             if batch is not None:
                 batch.adopt_job(job, runner)
             job.watcher.arm(job)
-        state = interrupts.TestInterrupts(test_id, *_step_getters(lambda: runner))
+        state = interrupts.TestInterrupts(test_id, *getters)
         self._aiounit_interrupts = state
         if batch is not None:
             batch.add_interrupts(state)
