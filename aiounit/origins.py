@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import linecache
 import os
-import sysconfig
 from typing import Any, Final
 
 __all__ = ["coroutine_origin", "format_frames", "is_internal"]
@@ -14,7 +13,8 @@ _INTERNAL_DIRS: Final = (
     os.path.dirname(asyncio.__file__) + os.sep,
     os.path.dirname(__file__) + os.sep,
 )
-_STDLIB_DIR: Final = sysconfig.get_paths()["stdlib"] + os.sep
+# Where os.py is, which is sysconfig's "stdlib" path without importing sysconfig.
+_STDLIB_DIR: Final = os.path.dirname(os.__file__) + os.sep
 
 
 def coroutine_origin(coro: Any) -> str:

@@ -10,7 +10,6 @@ import asyncio
 import io
 import socket
 import subprocess
-import tracemalloc
 from collections.abc import Iterator
 from typing import Final
 
@@ -55,8 +54,13 @@ def file_parts(file: object) -> Iterator[object]:
 def created_at(obj: object) -> str:
     """Where ``obj`` was allocated, when tracemalloc traces (aiounit does not turn it on:
     it slows every allocation down)."""
-    if not tracemalloc.is_tracing():
+    # The tracemalloc module imports pickle and more: its C part says whether it traces.
+    import _tracemalloc
+
+    if not _tracemalloc.is_tracing():
         return "\nRun with PYTHONTRACEMALLOC=20 to see where it was created."
+    import tracemalloc
+
     # Python 3.11 finds no trace for objects with a managed __dict__ (a Server, a
     # transport): the socket or process they hold was made by the same call.
     for part in resource_parts(obj):
