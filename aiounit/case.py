@@ -50,13 +50,41 @@ _WRAPPED = "_aiounit_class_hook"
 _CO_COROUTINE = inspect.CO_COROUTINE
 
 
-def _is_coroutine_function(func: Any) -> bool:
+# What calling a hook gives: _PLAIN for an `async def` function or method, which makes the
+# coroutine without running any of its code; _OTHER for another callable that returns a
+# coroutine (inspect says so); _SYNC for the rest.
+_SYNC, _OTHER, _PLAIN = 0, 1, 2
+
+
+def _coroutine_kind(func: Any) -> int:
     # inspect.iscoroutinefunction() costs microseconds per call, and it runs for every
     # hook of every test: read the code flags of plain functions and methods directly.
     code = getattr(getattr(func, "__func__", func), "__code__", None)
     if code is not None and type(func).__name__ in ("function", "method"):
-        return bool(code.co_flags & _CO_COROUTINE)
-    return inspect.iscoroutinefunction(func)
+        return _PLAIN if code.co_flags & _CO_COROUTINE else _SYNC
+    return _OTHER if inspect.iscoroutinefunction(func) else _SYNC
+
+
+def _new_coroutine(func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Call ``func``, a plain ``async def`` function, without tracking the coroutine's origin.
+
+    Calling it runs none of its code. The coroutines aiounit makes itself (the test's,
+    its hooks') are always awaited, and their origin would be aiounit's own lines, which
+    are the costly part of tracking per test: only coroutines of the test's code are
+    tracked, for the unawaited-coroutine check.
+    """
+    depth = _get_origin_depth()
+    if not depth:
+        return func(*args, **kwargs)
+    _set_origin_depth(0)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _set_origin_depth(depth)
+
+
+_get_origin_depth = sys.get_coroutine_origin_tracking_depth
+_set_origin_depth = sys.set_coroutine_origin_tracking_depth
 
 
 def _static_lookup(cls: type, name: str) -> Any:
@@ -613,11 +641,16 @@ class AsyncTestCase(unittest.TestCase):
 
     def _callAsync(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         assert self._asyncioRunner is not None, "asyncio runner is not initialized"
+        if _coroutine_kind(func) == _PLAIN:
+            return self._aiounit_await(_new_coroutine(func, args, kwargs))
         return self._aiounit_await(func(*args, **kwargs))
 
     def _callMaybeAsync(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         assert self._asyncioRunner is not None, "asyncio runner is not initialized"
-        if _is_coroutine_function(func):
+        kind = _coroutine_kind(func)
+        if kind == _PLAIN:
+            return self._aiounit_await(_new_coroutine(func, args, kwargs))
+        if kind == _OTHER:
             return self._aiounit_await(func(*args, **kwargs))
         if self._aiounit_in_context:
             # Already inside the test's context (doCleanups() called from a sync test):

@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_CONCURRENCY", "ConcurrentSuite", "run_batch"]
 __unittest = True
 
 # How many frames of the creating code a coroutine remembers (as the checks ask for).
-_ORIGIN_DEPTH: Final = 3
+_ORIGIN_DEPTH: Final = 2
 
 
 class _ConcurrentMonitor(TestMonitor):

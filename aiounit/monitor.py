@@ -23,8 +23,10 @@ from aiounit.stacks import describe_task
 __all__ = ["TestMonitor"]
 
 # How many frames of the creating code a coroutine remembers while a test runs: enough
-# to show the line that created it and its caller, cheap enough to leave on.
-_ORIGIN_DEPTH: Final = 3
+# to show the line that created it and its caller, cheap enough to leave on. Each frame
+# costs its line number, found by scanning its code's line table: a third frame is most
+# often asyncio's long _run_once(), and cost as much as the first two together.
+_ORIGIN_DEPTH: Final = 2
 
 # -- never-awaited coroutines ----------------------------------------------------------
 # CPython reports a coroutine that is destroyed without having run by calling
