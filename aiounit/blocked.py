@@ -71,10 +71,11 @@ class StepTimer:
         # A note of the thread's CPU waiting older than this is renewed when a step starts.
         self._fresh = threshold / 4
         self._selector = selector
-        # What is there now (the class's methods, or a virtual clock's hook) is called
-        # through, and put back when the test ends.
-        self._real_select: Callable[..., Any] = selector.select
-        self._real_run_forever: Callable[[], None] = loop.run_forever
+        # Where the timer wraps the loop (not one of aiounit's): what is there now (the
+        # class's methods, or a virtual clock's hook) is called through, and put back when
+        # the test ends.
+        self._real_select: Callable[..., Any] | None = None
+        self._real_run_forever: Callable[[], None] | None = None
         self.threshold = threshold
         #: When the running step started (a new float object per step), or None.
         self.step: float | None = None
@@ -103,6 +104,8 @@ class StepTimer:
         # never through __dict__: on Python 3.11+ reading an instance's __dict__ turns its
         # inline attribute storage into a real dict, which slows every later attribute
         # access on the loop.
+        timer._real_select = selector.select
+        timer._real_run_forever = loop.run_forever
         try:
             selector.select = timer._select
             loop.run_forever = timer._run_forever  # type: ignore[method-assign]
@@ -118,12 +121,14 @@ class StepTimer:
         self.step = None
         sampler.unwatch(self)
         selector = self._selector
-        if isinstance(selector, LoopSelector) and vars(selector).get("hooks") is self:
-            del selector.hooks
-        # A hook installed over ours later (a virtual clock) and not removed yet still
-        # calls ours, which now only passes calls through.
-        _unhook(self._selector, "select", self, self._real_select)
-        _unhook(self.loop, "run_forever", self, self._real_run_forever)
+        if self._real_select is None:  # called by aiounit's selector
+            if vars(selector).get("hooks") is self:
+                del selector.hooks
+        else:
+            # A hook installed over ours later (a virtual clock) and not removed yet still
+            # calls ours, which now only passes calls through.
+            _unhook(selector, "select", self, self._real_select)
+            _unhook(self.loop, "run_forever", self, self._real_run_forever)
         extra = self._count - _MAX_BLOCKED_FINDINGS
         if extra > 0:
             self._monitor.add(
@@ -142,13 +147,13 @@ class StepTimer:
     def _select(self, timeout: float | None = None) -> Any:
         self.end_step()
         try:
-            return self._real_select(timeout)
+            return self._real_select(timeout)  # type: ignore[misc]
         finally:
             self.begin_step()
 
     def _run_forever(self) -> None:
         try:
-            self._real_run_forever()
+            self._real_run_forever()  # type: ignore[misc]
         finally:
             self.end_step()  # the last step of the run ends with it, not at a poll
 
