@@ -17,17 +17,29 @@ from aiounit.result import ERROR, TestRecord, TestResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from multiprocessing.connection import Connection
     from typing import Any
 
+    from aiounit.shards import Unit
+
     Event = tuple[Any, ...]
 
-__all__ = ["StreamingResult", "WorkerOptions", "load_unit", "run_unit", "serve"]
+__all__ = [
+    "StreamingResult",
+    "WorkerOptions",
+    "load_unit",
+    "run_unit",
+    "serve",
+    "unit_suite",
+]
 
 # This module runs the user's tests and raises for tests it cannot load: keep its frames
 # out of the tracebacks reported for them.
 __unittest = True
+
+# The module of aiounit's own Ctrl-C handler, which a forked worker keeps.
+_INTERRUPTS = "aiounit.interrupts"
 
 
 class WorkerOptions:
@@ -163,6 +175,21 @@ def load_unit(loader: TestLoader, classes: list[str], ids: list[str]) -> unittes
     return loader.suiteClass(tests)
 
 
+def unit_suite(loader: TestLoader, unit: Unit, ids: list[str]) -> unittest.TestSuite:
+    """The tests ``ids`` of ``unit`` as the main process loaded them, in ``ids`` order.
+
+    A worker forked from the main process has them already, modules imported.
+    """
+    found = {
+        test.id(): test
+        for item in unit.items
+        for test in flatten(item)
+        if isinstance(test, unittest.TestCase)
+    }
+    tests = [found.get(test_id) or _Missing(test_id, unit.classes) for test_id in ids]
+    return loader.suiteClass(tests)
+
+
 class _Missing(unittest.TestCase):
     """Stands for a test the main process found but this worker could not load."""
 
@@ -201,19 +228,28 @@ def run_unit(suite: unittest.TestSuite, result: StreamingResult) -> bool:
     return interrupted
 
 
-def serve(conn: Connection) -> None:
+def serve(
+    conn: Connection,
+    units: Mapping[int, Unit] | None = None,
+    inherited: Sequence[Connection] = (),
+) -> None:
     """A worker's life: set up as the main process says, then run the units it sends.
 
-    The first message is ``("setup", sys.path, WorkerOptions)``: the worker may have been
-    started before discovery added the project's directory to the path. Then come
-    ``("unit", index, classes, ids)`` messages, until ``None``. The worker leaves the
-    terminal's process group, so a Ctrl-C reaches only the main process, which passes it
-    on once to each worker; the running test then ends with its teardown as in a serial run.
+    The first message is ``("setup", sys.path, WorkerOptions)``: a spawned worker may have
+    been started before discovery added the project's directory to the path. Then come
+    ``("unit", index, classes, ids)`` messages, until ``None``. A spawned worker loads
+    the tests by name; a forked one is given the main process's ``units`` by index and
+    takes them from there, and closes the ``inherited`` connections (the main process's
+    ends of the workers' pipes). The worker leaves the terminal's process group, so a
+    Ctrl-C reaches only the main process, which passes it on once to each worker; the
+    running test then ends with its teardown as in a serial run.
     """
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    if units is not None:
+        _leave_main_process(inherited)
     try:
-        _serve(conn)
+        _serve(conn, units)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -223,7 +259,23 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _serve(conn: Connection) -> None:
+def _leave_main_process(inherited: Sequence[Connection]) -> None:
+    """Drop what a forked worker inherited that a spawned one would not have."""
+    for connection in inherited:
+        connection.close()
+    # The main process's streams may be a redirection of its own (a StringIO): the
+    # worker writes to its real output, as a spawned one does.
+    if sys.__stdout__ is not None and sys.__stderr__ is not None:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # A Ctrl-C handler of the main process (unittest's -c) would keep the worker's test
+    # from being interrupted: Python's own, as in a fresh interpreter. Ignored stays
+    # ignored, and aiounit's own handler behaves the same in any process.
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.SIG_IGN and getattr(handler, "__module__", "") != _INTERRUPTS:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _serve(conn: Connection, units: Mapping[int, Unit] | None) -> None:
     message = conn.recv()
     if message is None:
         return
@@ -253,7 +305,11 @@ def _serve(conn: Connection) -> None:
         if message is None or message == ("stop",):
             break
         _, index, classes, ids = message
-        interrupted = run_unit(load_unit(loader, classes, ids), result)
+        if units is None:
+            suite = load_unit(loader, classes, ids)
+        else:
+            suite = unit_suite(loader, units[index], ids)
+        interrupted = run_unit(suite, result)
         conn.send(("done", index, interrupted))
         if interrupted:
             break

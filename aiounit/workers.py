@@ -116,6 +116,8 @@ class _Run:
             warnings=suite.warnings,
         )
         self.states = [_UnitState(unit) for unit in suite.units]
+        #: What a forked worker is given: the units by index (a shard has some of them).
+        self.units = {unit.index: unit for unit in suite.units}
         remote = [state for state in self.states if not state.unit.local]
         if suite.by_weight:
             remote.sort(key=lambda s: (-s.unit.weight, s.unit.index))
@@ -135,8 +137,10 @@ class _Run:
     # -- the pool ------------------------------------------------------------------------
 
     def go(self) -> None:
+        # Before this process runs any test itself: forked workers get it as discovery
+        # left it.
         while len(self.workers) < min(self.pool.size, len(self.queue)):
-            self.pool.add()
+            self.pool.add(self.units)
         try:
             self._run_local_units()
             self._loop()
@@ -203,7 +207,7 @@ class _Run:
         if self.queue and not any(w.process.is_alive() and not w.busy for w in self.workers):
             alive = sum(w.process.is_alive() for w in self.workers)
             if alive < min(self.pool.size, len(self.queue) + alive):
-                self.pool.add()
+                self.pool.add(self.units)
 
     def _assign(self, worker: Worker, state: _UnitState, ids: list[str]) -> None:
         if not worker.set_up:
