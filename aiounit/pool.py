@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from aiounit.worker_main import serve
+from aiounit.worker_main import readable, serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class Worker:
         self.process.start()
         theirs.close()
         self.conn: Connection = ours
+        #: Whether the worker has sent something not read yet (or has ended).
+        self.readable = readable(ours)
         self.set_up = False
         self.state: _UnitState | None = None
         #: The ids sent with the unit now running, and those of them that are done

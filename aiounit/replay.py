@@ -46,15 +46,15 @@ def replay(result: TestResult, events: list[Event]) -> None:
     """Feed a unit's events to ``result`` as if its tests had run in this process."""
     for event in events:
         if event[0] == "records":
-            for data in event[1]:
-                _add(result, TestRecord.from_dict(data))
+            for record in event[1]:
+                _add(result, record)
             continue
         _, _, description, doc, records, duration, stdout, stderr = event
         result.testsRun += 1
         for listener in result.listeners:
             listener.test_started(description, doc)
-        for data in records:
-            _add(result, TestRecord.from_dict(data))
+        for record in records:
+            _add(result, record)
         if duration is not None:
             result.collectedDurations.append((description, duration))
         for text, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):

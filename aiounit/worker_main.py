@@ -5,7 +5,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import operator
 import os
+import pickle
+import select
 import signal
 import sys
 import unittest
@@ -29,9 +32,12 @@ __all__ = [
     "StreamingResult",
     "WorkerOptions",
     "load_unit",
+    "pack",
+    "readable",
     "run_unit",
     "serve",
     "unit_suite",
+    "unpack",
 ]
 
 # This module runs the user's tests and raises for tests it cannot load: keep its frames
@@ -75,15 +81,16 @@ class StreamingResult(TestResult):
 
     Events, in the order a serial run would report them:
 
-    * ``("records", [record dicts])``: outcomes recorded outside a test (class and
-      module fixtures), sent before the next test starts and when a unit ends;
-    * ``("test", test_id, description, doc, [record dicts], duration or None, stdout
-      echo, stderr echo)``: a test ended; the echoes are what unittest prints of output
+    * ``("records", [records])``: outcomes recorded outside a test (class and module
+      fixtures), sent before the next test starts and when a unit ends;
+    * ``("test", test_id, description, doc, [records], duration or None, stdout echo,
+      stderr echo)``: a test ended; the echoes are what unittest prints of output
       captured under ``-b`` when the test fails.
 
-    That a test started is not sent: tests end in the order the main process sent them,
-    so it knows which one runs from those that ended, and one message per test halves
-    the traffic.
+    The records are :class:`TestRecord` objects; :func:`pack` makes an event lighter
+    to send through a pipe. That a test started is not sent: tests end in the order the
+    main process sent them, so it knows which one runs from those that ended, and one
+    message per test halves the traffic.
     """
 
     def __init__(self, send: Callable[[Event], None], options: WorkerOptions) -> None:
@@ -108,10 +115,10 @@ class StreamingResult(TestResult):
         if self.buffer:
             sys.stdout, sys.stderr = self._aiounit_streams
 
-    def _aiounit_new_records(self) -> list[dict[str, Any]]:
+    def _aiounit_new_records(self) -> list[TestRecord]:
         fresh = self.records[self._aiounit_sent :]
         self._aiounit_sent = len(self.records)
-        return [record.to_dict() for record in fresh]
+        return fresh
 
     def flush(self) -> None:
         """Send the records made since the last event (fixture outcomes)."""
@@ -123,7 +130,8 @@ class StreamingResult(TestResult):
         """Send what happened before this test; note which test runs now."""
         if self.stop_requested():
             self.stop()
-        self.flush()
+        if len(self.records) > self._aiounit_sent:
+            self.flush()
         super().startTest(test)
 
     def stopTest(self, test: unittest.TestCase) -> None:
@@ -133,18 +141,46 @@ class StreamingResult(TestResult):
         if len(self.collectedDurations) > self._aiounit_durations:
             duration = self.collectedDurations[-1][1]
             self._aiounit_durations = len(self.collectedDurations)
+        # unittest echoes captured output only under -b.
+        stdout = _drain(self._original_stdout) if self.buffer else ""
+        stderr = _drain(self._original_stderr) if self.buffer else ""
+        records = self._aiounit_new_records()
         self._aiounit_send(
-            (
-                "test",
-                test.id(),
-                str(test),
-                _doc(test),
-                self._aiounit_new_records(),
-                duration,
-                _drain(self._original_stdout),
-                _drain(self._original_stderr),
-            )
+            ("test", test.id(), str(test), _doc(test), records, duration, stdout, stderr)
         )
+
+
+# A record crosses the pipe as the tuple of its fields: a third of the bytes of its dict,
+# and quicker to pickle and to rebuild.
+_FIELDS: tuple[str, ...] = TestRecord.__slots__
+_fields_of = operator.attrgetter(*_FIELDS)
+
+
+def _record(values: Sequence[Any]) -> TestRecord:
+    record = TestRecord.__new__(TestRecord)
+    for name, value in zip(_FIELDS, values, strict=True):
+        setattr(record, name, value)
+    return record
+
+
+def pack(event: Event) -> Event:
+    """``event`` of a :class:`StreamingResult`, its records as tuples, to send to a pipe."""
+    kind = event[0]
+    if kind == "records":
+        return (kind, [_fields_of(record) for record in event[1]])
+    if kind == "test":
+        return (*event[:4], [_fields_of(record) for record in event[4]], *event[5:])
+    return event
+
+
+def unpack(event: Event) -> Event:
+    """The event :func:`pack` was given, records rebuilt."""
+    kind = event[0]
+    if kind == "records":
+        return (kind, [_record(values) for values in event[1]])
+    if kind == "test":
+        return (*event[:4], [_record(values) for values in event[4]], *event[5:])
+    return event
 
 
 def _drain(stream: Any) -> str:
@@ -275,6 +311,19 @@ def _leave_main_process(inherited: Sequence[Connection]) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def readable(conn: Connection) -> Callable[[], bool]:
+    """A check that ``conn`` has a message (or its end) to read, cheaper than its poll().
+
+    ``Connection.poll`` makes a selector on each call; the workers and the main process
+    check their pipes once per test.
+    """
+    if not hasattr(select, "poll"):
+        return conn.poll
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return lambda: bool(poller.poll(0))
+
+
 def _serve(conn: Connection, units: Mapping[int, Unit] | None) -> None:
     message = conn.recv()
     if message is None:
@@ -284,14 +333,19 @@ def _serve(conn: Connection, units: Mapping[int, Unit] | None) -> None:
     if options.warnings:
         warnings.simplefilter(options.warnings)
     loader = TestLoader(options.asyncio_mode)
-    result = StreamingResult(conn.send, options)
+    # Events hold only plain data: the plain pickler is faster than the one of send().
+    result = StreamingResult(
+        lambda event: conn.send_bytes(pickle.dumps(pack(event), pickle.HIGHEST_PROTOCOL)),
+        options,
+    )
     # Units sent ahead of time wait here while a stop request is looked for.
     inbox: collections.deque[Any] = collections.deque()
     stop = False
+    waiting = readable(conn)
 
     def stop_requested() -> bool:
         nonlocal stop
-        while not stop and conn.poll():
+        while not stop and waiting():
             message = conn.recv()
             if message is None or message == ("stop",):
                 stop = True
