@@ -173,7 +173,8 @@ class TestProgram(unittest.TestProgram):
         if settings is not None and settings.jobs is not None and not self.list_tests:
             from aiounit.pool import WorkerPool
 
-            # Started now, the workers start up while the tests are being discovered.
+            # Where workers cannot be forked once the tests are loaded, they are spawned
+            # now and start up while the tests are being discovered.
             self._aiounit_pool = WorkerPool(settings.jobs)
         try:
             super().createTests(from_discovery, Loader)

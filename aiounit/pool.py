@@ -7,32 +7,62 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 
-from aiounit.worker_main import serve
+from aiounit.worker_main import readable, serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from multiprocessing.connection import Connection
     from typing import Any
 
+    from aiounit.shards import Unit
     from aiounit.workers import _UnitState
 
 __all__ = [
-    "START_METHOD",
+    "SAFE_METHOD",
     "Limits",
     "Worker",
     "WorkerPool",
     "deadline",
     "exit_status",
+    "fork_is_safe",
+    "forks_here",
     "grace_for",
     "resolve_jobs",
 ]
 
-#: How workers are started. ``spawn`` starts each in a fresh interpreter: safe when the
-#: main process has threads (aiounit's watchdog, the user's), unlike ``fork``, at the cost
-#: of importing aiounit and the test modules again in every worker.
-START_METHOD = "spawn"
+#: How workers start when forking is not safe: a fresh interpreter that imports aiounit and
+#: the test modules itself, whatever threads the main process has.
+SAFE_METHOD = "spawn"
+
+
+def forks_here() -> bool:
+    """Whether this platform may start workers by forking (Linux, where threads can be seen).
+
+    macOS forks badly under its system libraries (CPython spawns there by default), and
+    other systems give no cheap way to count a process's threads, C threads included.
+    """
+    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+
+
+def fork_is_safe() -> bool:
+    """Whether forking this process now is safe: Linux, and no thread but the calling one.
+
+    A thread (aiounit's watchdog, the user's, one a C extension started) may hold a lock
+    at the moment of the fork, which would stay held forever in the child; Python 3.12+
+    warns (``DeprecationWarning``) about exactly this. The kernel's list of the process's
+    tasks counts C threads too, which :func:`threading.active_count` does not see.
+    """
+    if not forks_here() or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def resolve_jobs(jobs: int) -> int:
@@ -55,19 +85,36 @@ def grace_for(limit: float) -> float:
 class Worker:
     """One worker process and what it is doing."""
 
-    def __init__(self, context: Any, number: int) -> None:
+    def __init__(
+        self,
+        number: int,
+        units: Mapping[int, Unit] | None = None,
+        others: Sequence[Connection] = (),
+    ) -> None:
         self.number = number
+        #: ``fork`` (the worker has the main process's tests) or :data:`SAFE_METHOD`.
+        self.method = "fork" if units is not None else SAFE_METHOD
+        context: Any = multiprocessing.get_context(self.method)
         ours, theirs = context.Pipe()
+        if units is None:
+            args: tuple[Any, ...] = (theirs,)
+        else:
+            # A forked worker holds copies of this end of its pipe and of the other
+            # workers' pipes: it closes them, so that each worker still reads the end of
+            # its pipe when the main process is gone.
+            args = (theirs, units, [ours, *others])
         # Not a daemon: multiprocessing forbids daemons children of their own, and tests
         # that start processes (multiprocessing, a nested aiounit -j) must run in a worker
         # as they do serially. The run stops and joins its workers itself, and a worker
         # whose main process is gone reads the end of its pipe and exits.
         self.process = context.Process(
-            target=serve, args=(theirs,), name=f"aiounit-worker-{number}", daemon=False
+            target=serve, args=args, name=f"aiounit-worker-{number}", daemon=False
         )
         self.process.start()
         theirs.close()
         self.conn: Connection = ours
+        #: Whether the worker has sent something not read yet (or has ended).
+        self.readable = readable(ours)
         self.set_up = False
         self.state: _UnitState | None = None
         #: The ids sent with the unit now running, and those of them that are done
@@ -107,25 +154,31 @@ class Worker:
 class WorkerPool:
     """The worker processes of a run.
 
-    The command line starts the pool as soon as it knows ``-j``, so the workers start up
-    while the main process discovers the tests; :class:`ParallelSuite` starts one itself
-    when given none, and starts new workers in place of those that die.
+    Workers are forked from the main process once the tests are loaded, when that is safe
+    (see :func:`fork_is_safe`): they inherit the imported test modules and the loaded
+    tests, and start in a few milliseconds. Otherwise they are spawned, and each imports
+    aiounit and the test modules again. On a platform that never forks, the command line
+    starts the pool as soon as it knows ``-j``, so the spawned workers start up while the
+    main process discovers the tests; :class:`ParallelSuite` starts the workers a run
+    lacks, and new workers in place of those that die, forked if safe at that moment.
     """
 
     def __init__(self, jobs: int, *, start: bool = True) -> None:
         #: The number of workers the run uses at most.
         self.size = resolve_jobs(jobs)
-        self.context = multiprocessing.get_context(START_METHOD)
         self.started = 0
         self.workers: list[Worker] = []
-        if start:
+        if start and not forks_here():
             for _ in range(self.size):
                 self.add()
 
-    def add(self) -> Worker:
-        """Start one more worker."""
+    def add(self, units: Mapping[int, Unit] | None = None) -> Worker:
+        """Start one more worker: forked with ``units`` (by index) if safe now, else spawned."""
         self.started += 1
-        worker = Worker(self.context, self.started)
+        if units is not None and not fork_is_safe():
+            units = None
+        others = [worker.conn for worker in self.workers]
+        worker = Worker(self.started, units, others)
         self.workers.append(worker)
         return worker
 

@@ -8,6 +8,7 @@ from aiounit.result import (
     ERROR,
     EXPECTED_FAILURE,
     FAILED,
+    PASSED,
     SKIPPED,
     UNEXPECTED_SUCCESS,
     TestRecord,
@@ -46,15 +47,15 @@ def replay(result: TestResult, events: list[Event]) -> None:
     """Feed a unit's events to ``result`` as if its tests had run in this process."""
     for event in events:
         if event[0] == "records":
-            for data in event[1]:
-                _add(result, TestRecord.from_dict(data))
+            for record in event[1]:
+                _add(result, record)
             continue
         _, _, description, doc, records, duration, stdout, stderr = event
         result.testsRun += 1
         for listener in result.listeners:
             listener.test_started(description, doc)
-        for data in records:
-            _add(result, TestRecord.from_dict(data))
+        for record in records:
+            _add(result, record)
         if duration is not None:
             result.collectedDurations.append((description, duration))
         for text, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
@@ -64,18 +65,20 @@ def replay(result: TestResult, events: list[Event]) -> None:
 
 
 def _add(result: TestResult, record: TestRecord) -> None:
-    stand_in: Any = _Outcome(record)
     outcome = record.outcome
-    if outcome == FAILED:
-        result.failures.append((stand_in, record.traceback))
-    elif outcome == ERROR:
-        result.errors.append((stand_in, record.traceback))
-    elif outcome == SKIPPED:
-        result.skipped.append((stand_in, record.message))
-    elif outcome == EXPECTED_FAILURE:
-        result.expectedFailures.append((stand_in, record.traceback))
-    elif outcome == UNEXPECTED_SUCCESS:
-        result.unexpectedSuccesses.append(stand_in)
+    if outcome != PASSED:
+        # Only unittest's lists of other outcomes hold the test (a stand-in here).
+        stand_in: Any = _Outcome(record)
+        if outcome == FAILED:
+            result.failures.append((stand_in, record.traceback))
+        elif outcome == ERROR:
+            result.errors.append((stand_in, record.traceback))
+        elif outcome == SKIPPED:
+            result.skipped.append((stand_in, record.message))
+        elif outcome == EXPECTED_FAILURE:
+            result.expectedFailures.append((stand_in, record.traceback))
+        elif outcome == UNEXPECTED_SUCCESS:
+            result.unexpectedSuccesses.append(stand_in)
     result.records.append(record)
     for listener in result.listeners:
         listener.outcome_added(record)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import operator
 import os
+import pickle
+import select
 import signal
 import sys
 import unittest
@@ -17,17 +20,32 @@ from aiounit.result import ERROR, TestRecord, TestResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from multiprocessing.connection import Connection
     from typing import Any
 
+    from aiounit.shards import Unit
+
     Event = tuple[Any, ...]
 
-__all__ = ["StreamingResult", "WorkerOptions", "load_unit", "run_unit", "serve"]
+__all__ = [
+    "StreamingResult",
+    "WorkerOptions",
+    "load_unit",
+    "pack",
+    "readable",
+    "run_unit",
+    "serve",
+    "unit_suite",
+    "unpack",
+]
 
 # This module runs the user's tests and raises for tests it cannot load: keep its frames
 # out of the tracebacks reported for them.
 __unittest = True
+
+# The module of aiounit's own Ctrl-C handler, which a forked worker keeps.
+_INTERRUPTS = "aiounit.interrupts"
 
 
 class WorkerOptions:
@@ -63,15 +81,16 @@ class StreamingResult(TestResult):
 
     Events, in the order a serial run would report them:
 
-    * ``("records", [record dicts])``: outcomes recorded outside a test (class and
-      module fixtures), sent before the next test starts and when a unit ends;
-    * ``("test", test_id, description, doc, [record dicts], duration or None, stdout
-      echo, stderr echo)``: a test ended; the echoes are what unittest prints of output
+    * ``("records", [records])``: outcomes recorded outside a test (class and module
+      fixtures), sent before the next test starts and when a unit ends;
+    * ``("test", test_id, description, doc, [records], duration or None, stdout echo,
+      stderr echo)``: a test ended; the echoes are what unittest prints of output
       captured under ``-b`` when the test fails.
 
-    That a test started is not sent: tests end in the order the main process sent them,
-    so it knows which one runs from those that ended, and one message per test halves
-    the traffic.
+    The records are :class:`TestRecord` objects; :func:`pack` makes an event lighter
+    to send through a pipe. That a test started is not sent: tests end in the order the
+    main process sent them, so it knows which one runs from those that ended, and one
+    message per test halves the traffic.
     """
 
     def __init__(self, send: Callable[[Event], None], options: WorkerOptions) -> None:
@@ -96,10 +115,10 @@ class StreamingResult(TestResult):
         if self.buffer:
             sys.stdout, sys.stderr = self._aiounit_streams
 
-    def _aiounit_new_records(self) -> list[dict[str, Any]]:
+    def _aiounit_new_records(self) -> list[TestRecord]:
         fresh = self.records[self._aiounit_sent :]
         self._aiounit_sent = len(self.records)
-        return [record.to_dict() for record in fresh]
+        return fresh
 
     def flush(self) -> None:
         """Send the records made since the last event (fixture outcomes)."""
@@ -111,7 +130,8 @@ class StreamingResult(TestResult):
         """Send what happened before this test; note which test runs now."""
         if self.stop_requested():
             self.stop()
-        self.flush()
+        if len(self.records) > self._aiounit_sent:
+            self.flush()
         super().startTest(test)
 
     def stopTest(self, test: unittest.TestCase) -> None:
@@ -121,18 +141,46 @@ class StreamingResult(TestResult):
         if len(self.collectedDurations) > self._aiounit_durations:
             duration = self.collectedDurations[-1][1]
             self._aiounit_durations = len(self.collectedDurations)
+        # unittest echoes captured output only under -b.
+        stdout = _drain(self._original_stdout) if self.buffer else ""
+        stderr = _drain(self._original_stderr) if self.buffer else ""
+        records = self._aiounit_new_records()
         self._aiounit_send(
-            (
-                "test",
-                test.id(),
-                str(test),
-                _doc(test),
-                self._aiounit_new_records(),
-                duration,
-                _drain(self._original_stdout),
-                _drain(self._original_stderr),
-            )
+            ("test", test.id(), str(test), _doc(test), records, duration, stdout, stderr)
         )
+
+
+# A record crosses the pipe as the tuple of its fields: a third of the bytes of its dict,
+# and quicker to pickle and to rebuild.
+_FIELDS: tuple[str, ...] = TestRecord.__slots__
+_fields_of = operator.attrgetter(*_FIELDS)
+
+
+def _record(values: Sequence[Any]) -> TestRecord:
+    record = TestRecord.__new__(TestRecord)
+    for name, value in zip(_FIELDS, values, strict=True):
+        setattr(record, name, value)
+    return record
+
+
+def pack(event: Event) -> Event:
+    """``event`` of a :class:`StreamingResult`, its records as tuples, to send to a pipe."""
+    kind = event[0]
+    if kind == "records":
+        return (kind, [_fields_of(record) for record in event[1]])
+    if kind == "test":
+        return (*event[:4], [_fields_of(record) for record in event[4]], *event[5:])
+    return event
+
+
+def unpack(event: Event) -> Event:
+    """The event :func:`pack` was given, records rebuilt."""
+    kind = event[0]
+    if kind == "records":
+        return (kind, [_record(values) for values in event[1]])
+    if kind == "test":
+        return (*event[:4], [_record(values) for values in event[4]], *event[5:])
+    return event
 
 
 def _drain(stream: Any) -> str:
@@ -160,6 +208,21 @@ def load_unit(loader: TestLoader, classes: list[str], ids: list[str]) -> unittes
             if isinstance(item, unittest.TestCase):
                 found.setdefault(item.id(), item)
     tests = [found.get(test_id) or _Missing(test_id, classes) for test_id in ids]
+    return loader.suiteClass(tests)
+
+
+def unit_suite(loader: TestLoader, unit: Unit, ids: list[str]) -> unittest.TestSuite:
+    """The tests ``ids`` of ``unit`` as the main process loaded them, in ``ids`` order.
+
+    A worker forked from the main process has them already, modules imported.
+    """
+    found = {
+        test.id(): test
+        for item in unit.items
+        for test in flatten(item)
+        if isinstance(test, unittest.TestCase)
+    }
+    tests = [found.get(test_id) or _Missing(test_id, unit.classes) for test_id in ids]
     return loader.suiteClass(tests)
 
 
@@ -201,19 +264,28 @@ def run_unit(suite: unittest.TestSuite, result: StreamingResult) -> bool:
     return interrupted
 
 
-def serve(conn: Connection) -> None:
+def serve(
+    conn: Connection,
+    units: Mapping[int, Unit] | None = None,
+    inherited: Sequence[Connection] = (),
+) -> None:
     """A worker's life: set up as the main process says, then run the units it sends.
 
-    The first message is ``("setup", sys.path, WorkerOptions)``: the worker may have been
-    started before discovery added the project's directory to the path. Then come
-    ``("unit", index, classes, ids)`` messages, until ``None``. The worker leaves the
-    terminal's process group, so a Ctrl-C reaches only the main process, which passes it
-    on once to each worker; the running test then ends with its teardown as in a serial run.
+    The first message is ``("setup", sys.path, WorkerOptions)``: a spawned worker may have
+    been started before discovery added the project's directory to the path. Then come
+    ``("unit", index, classes, ids)`` messages, until ``None``. A spawned worker loads
+    the tests by name; a forked one is given the main process's ``units`` by index and
+    takes them from there, and closes the ``inherited`` connections (the main process's
+    ends of the workers' pipes). The worker leaves the terminal's process group, so a
+    Ctrl-C reaches only the main process, which passes it on once to each worker; the
+    running test then ends with its teardown as in a serial run.
     """
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    if units is not None:
+        _leave_main_process(inherited)
     try:
-        _serve(conn)
+        _serve(conn, units)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -223,7 +295,36 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _serve(conn: Connection) -> None:
+def _leave_main_process(inherited: Sequence[Connection]) -> None:
+    """Drop what a forked worker inherited that a spawned one would not have."""
+    for connection in inherited:
+        connection.close()
+    # The main process's streams may be a redirection of its own (a StringIO): the
+    # worker writes to its real output, as a spawned one does.
+    if sys.__stdout__ is not None and sys.__stderr__ is not None:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # A Ctrl-C handler of the main process (unittest's -c) would keep the worker's test
+    # from being interrupted: Python's own, as in a fresh interpreter. Ignored stays
+    # ignored, and aiounit's own handler behaves the same in any process.
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.SIG_IGN and getattr(handler, "__module__", "") != _INTERRUPTS:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def readable(conn: Connection) -> Callable[[], bool]:
+    """A check that ``conn`` has a message (or its end) to read, cheaper than its poll().
+
+    ``Connection.poll`` makes a selector on each call; the workers and the main process
+    check their pipes once per test.
+    """
+    if not hasattr(select, "poll"):
+        return conn.poll
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return lambda: bool(poller.poll(0))
+
+
+def _serve(conn: Connection, units: Mapping[int, Unit] | None) -> None:
     message = conn.recv()
     if message is None:
         return
@@ -232,14 +333,19 @@ def _serve(conn: Connection) -> None:
     if options.warnings:
         warnings.simplefilter(options.warnings)
     loader = TestLoader(options.asyncio_mode)
-    result = StreamingResult(conn.send, options)
+    # Events hold only plain data: the plain pickler is faster than the one of send().
+    result = StreamingResult(
+        lambda event: conn.send_bytes(pickle.dumps(pack(event), pickle.HIGHEST_PROTOCOL)),
+        options,
+    )
     # Units sent ahead of time wait here while a stop request is looked for.
     inbox: collections.deque[Any] = collections.deque()
     stop = False
+    waiting = readable(conn)
 
     def stop_requested() -> bool:
         nonlocal stop
-        while not stop and conn.poll():
+        while not stop and waiting():
             message = conn.recv()
             if message is None or message == ("stop",):
                 stop = True
@@ -253,7 +359,11 @@ def _serve(conn: Connection) -> None:
         if message is None or message == ("stop",):
             break
         _, index, classes, ids = message
-        interrupted = run_unit(load_unit(loader, classes, ids), result)
+        if units is None:
+            suite = load_unit(loader, classes, ids)
+        else:
+            suite = unit_suite(loader, units[index], ids)
+        interrupted = run_unit(suite, result)
         conn.send(("done", index, interrupted))
         if interrupted:
             break

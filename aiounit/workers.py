@@ -13,7 +13,13 @@ from multiprocessing.connection import wait
 from aiounit.pool import Limits, Worker, WorkerPool, deadline, exit_status, grace_for
 from aiounit.replay import replay
 from aiounit.result import BAD_OUTCOMES, TestResult
-from aiounit.worker_main import StreamingResult, WorkerOptions, error_record, run_unit
+from aiounit.worker_main import (
+    StreamingResult,
+    WorkerOptions,
+    error_record,
+    run_unit,
+    unpack,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +36,11 @@ __all__ = ["ParallelSuite"]
 _FRUITLESS_DEATHS = 3
 # Seconds between checks of time limits and stop requests while waiting for workers.
 _TICK = 0.25
+# Seconds this process lets the workers' messages gather before it reads them again. Short
+# tests send one message each: waking up for each would cost this process about as much
+# as running the test costs a worker, on a core the workers need. The messages wait in the
+# pipe meanwhile, where a worker that dies cannot lose them.
+_GATHER = 0.005
 # How long Ctrl-C waits for workers to finish their running test before killing them.
 _INTERRUPT_WAIT = 30.0
 
@@ -116,6 +127,8 @@ class _Run:
             warnings=suite.warnings,
         )
         self.states = [_UnitState(unit) for unit in suite.units]
+        #: What a forked worker is given: the units by index (a shard has some of them).
+        self.units = {unit.index: unit for unit in suite.units}
         remote = [state for state in self.states if not state.unit.local]
         if suite.by_weight:
             remote.sort(key=lambda s: (-s.unit.weight, s.unit.index))
@@ -135,8 +148,10 @@ class _Run:
     # -- the pool ------------------------------------------------------------------------
 
     def go(self) -> None:
+        # Before this process runs any test itself: forked workers get it as discovery
+        # left it.
         while len(self.workers) < min(self.pool.size, len(self.queue)):
-            self.pool.add()
+            self.pool.add(self.units)
         try:
             self._run_local_units()
             self._loop()
@@ -174,14 +189,18 @@ class _Run:
             for worker in self.workers:
                 waitables += [worker.conn, worker.process.sentinel]
             ready = set(wait(waitables, timeout=self._timeout()))
+            received = False
             for worker in list(self.workers):
                 if worker.conn in ready:
                     self._receive(worker)
+                    received = received or worker.busy
                 if worker.process.sentinel in ready or not worker.process.is_alive():
                     self._receive(worker)
                     self._buried(worker)
             self._enforce_deadlines()
             self._release()
+            if received:
+                time.sleep(_GATHER)
 
     def _timeout(self) -> float:
         deadlines = [w.deadline for w in self.workers if w.deadline is not None]
@@ -203,7 +222,7 @@ class _Run:
         if self.queue and not any(w.process.is_alive() and not w.busy for w in self.workers):
             alive = sum(w.process.is_alive() for w in self.workers)
             if alive < min(self.pool.size, len(self.queue) + alive):
-                self.pool.add()
+                self.pool.add(self.units)
 
     def _assign(self, worker: Worker, state: _UnitState, ids: list[str]) -> None:
         if not worker.set_up:
@@ -227,10 +246,12 @@ class _Run:
 
     def _receive(self, worker: Worker) -> None:
         try:
-            while worker.conn.poll():
-                self._handle(worker, worker.conn.recv())
+            while worker.readable():
+                self._handle(worker, unpack(worker.conn.recv()))
         except (EOFError, OSError):
             pass
+        if worker.busy:
+            worker.deadline = self._nextdeadline(worker)
 
     def _handle(self, worker: Worker, event: Event) -> None:
         state = worker.state
@@ -250,16 +271,15 @@ class _Run:
             worker.finished.add(event[1])
         else:
             # A class (or module) whose fixture failed: its tests will not start.
-            failed = {record["target"] for record in event[1] if record["kind"] == "fixture"}
+            failed = {record.target for record in event[1] if record.kind == "fixture"}
             worker.finished.update(i for i in worker.attempt if _within(i, failed))
-        worker.deadline = self._nextdeadline(worker)
         self._check_failfast(event)
 
     def _check_failfast(self, event: Event) -> None:
         if not self.result.failfast or self.stopping:
             return
         records = event[4] if event[0] == "test" else event[1]
-        if any(record["outcome"] in BAD_OUTCOMES for record in records):
+        if any(record.outcome in BAD_OUTCOMES for record in records):
             self._stop()
 
     def _stop(self) -> None:
@@ -321,14 +341,13 @@ class _Run:
         message = self._crash_message(worker, test_id, status)
         if test_id is not None:
             test = self.tests.get(test_id, test_id)
-            record = error_record(test, message).to_dict()
+            record = error_record(test, message)
             state.events.append(
-                ("test", test_id, record["description"], record["doc"], [record], None, "", "")
+                ("test", test_id, record.description, record.doc, [record], None, "", "")
             )
             worker.finished.add(test_id)
         else:
-            record = error_record(state.unit.key, message).to_dict()
-            state.events.append(("records", [record]))
+            state.events.append(("records", [error_record(state.unit.key, message)]))
         # A worker that dies in a class fixture costs the test it was setting up for;
         # the rest of the unit (fixture included) runs again in a new worker.
         retry = [i for i in worker.attempt if i not in worker.finished]
@@ -350,7 +369,7 @@ class _Run:
             "Something kills every worker early: a crash while importing the test modules, "
             "or the tests' first fixture. Run without -j to see it happen [worker-crashed]"
         )
-        state.events.append(("records", [error_record(state.unit.key, message).to_dict()]))
+        state.events.append(("records", [error_record(state.unit.key, message)]))
         state.done = True
 
     def _crash_message(self, worker: Worker, test_id: str | None, status: str) -> str:

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aiounit.loader import TestLoader
 from aiounit.pool import exit_status as _exit_status
+from aiounit.pool import fork_is_safe
 from aiounit.result import TestResult
 from aiounit.shards import units_of
 from aiounit.worker_main import load_unit
@@ -88,6 +90,83 @@ class ProcessesOfTheirOwnTests(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("test_a_child_process_of_its_own", done.stderr)
         self.assertIn("2 passed, 0 failed", done.stderr)
+
+
+_NOTES_WHERE_IT_RUNS = """
+import _thread
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import unittest
+
+IMPORTED_IN = os.getpid()
+# A thread of the main process that lives for the whole run, as a library may start one;
+# "hidden": one that the threading module does not know of, as a C extension's.
+if os.environ.get("MAIN_THREAD") == "python":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+elif os.environ.get("MAIN_THREAD") == "hidden":
+    _thread.start_new_thread(time.sleep, (3600,))
+
+
+class Notes(unittest.TestCase):
+    def test_note(self):
+        parent = multiprocessing.parent_process()
+        handler = signal.getsignal(signal.SIGINT)
+        fields = [os.getpid(), IMPORTED_IN, parent.pid, handler is signal.default_int_handler]
+        with open(os.environ["NOTES"], "a", encoding="utf-8") as file:
+            file.write(" ".join(map(str, fields)) + "\\n")
+
+
+class MoreNotes(Notes):
+    pass
+"""
+
+
+class StartMethodTests(unittest.TestCase):
+    def notes(self, main_thread: str) -> list[list[str]]:
+        """Run the tests that note where they run with -c -j 2; one row per test."""
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "test_where.py").write_text(_NOTES_WHERE_IT_RUNS, encoding="utf-8")
+            notes = Path(tmp) / "notes"
+            env = {"NOTES": str(notes), "MAIN_THREAD": main_thread}
+            done = aiounit("discover", "-c", "-j", "2", cwd=Path(tmp), env=env)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("2 passed, 0 failed", done.stderr)
+            # Run under -W error: no warning about forking a process that has threads.
+            self.assertNotIn("Warning", done.stderr)
+            rows = [line.split() for line in notes.read_text(encoding="utf-8").splitlines()]
+        self.assertEqual(len(rows), 2)
+        self.assertEqual(len({pid for pid, *_ in rows}), 2, "two workers")
+        return rows
+
+    def test_workers_are_forked_from_a_main_process_without_threads(self) -> None:
+        for pid, imported_in, parent, default_handler in self.notes(""):
+            # The worker did not import the test module: it came with the main process.
+            self.assertNotEqual(pid, imported_in)
+            self.assertEqual(imported_in, parent)
+            # -c's Ctrl-C handler stayed in the main process: the worker has Python's.
+            self.assertEqual(default_handler, "True")
+
+    def test_workers_are_spawned_when_the_main_process_has_a_thread(self) -> None:
+        for main_thread in ("python", "hidden"):
+            with self.subTest(main_thread=main_thread):
+                for pid, imported_in, parent, default_handler in self.notes(main_thread):
+                    # A fresh interpreter: the worker imported the test module itself.
+                    self.assertEqual(pid, imported_in)
+                    self.assertNotEqual(parent, pid)
+                    self.assertEqual(default_handler, "True")
+
+    def test_forking_is_not_safe_while_another_thread_runs(self) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        try:
+            self.assertFalse(fork_is_safe())
+        finally:
+            stop.set()
+            thread.join()
 
 
 class SameReportsTests(unittest.TestCase):
