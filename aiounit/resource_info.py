@@ -6,6 +6,7 @@ them (uvloop, the proactor loop) shows nothing here.
 
 from __future__ import annotations
 
+import _tracemalloc
 import asyncio
 import io
 import socket
@@ -14,6 +15,13 @@ from collections.abc import Iterator
 from typing import Final
 
 from aiounit.origins import format_frames
+
+# The tracemalloc module imports pickle and more, which a run that does not trace need not
+# pay for; its C part says whether it traces. When it does (PYTHONTRACEMALLOC), the module
+# is imported now: imported later, in the middle of a test's step, it would make that step
+# slow enough to be reported as blocking the loop.
+if _tracemalloc.is_tracing():
+    import tracemalloc  # noqa: F401
 
 __all__ = [
     "created_at",
@@ -54,12 +62,9 @@ def file_parts(file: object) -> Iterator[object]:
 def created_at(obj: object) -> str:
     """Where ``obj`` was allocated, when tracemalloc traces (aiounit does not turn it on:
     it slows every allocation down)."""
-    # The tracemalloc module imports pickle and more: its C part says whether it traces.
-    import _tracemalloc
-
     if not _tracemalloc.is_tracing():
         return "\nRun with PYTHONTRACEMALLOC=20 to see where it was created."
-    import tracemalloc
+    import tracemalloc  # imported already: by this module, or by whoever started tracing
 
     # Python 3.11 finds no trace for objects with a managed __dict__ (a Server, a
     # transport): the socket or process they hold was made by the same call.
