@@ -12,6 +12,9 @@ FLOOR = "unittest-sync"
 
 #: The framework aiounit replaces, the second reference of every ratio.
 ISOLATED = "isolated"
+#: The floor of sleepy as the issues define the floor, the same tests done synchronously:
+#: each test really sleeps (time.sleep). The floor itself leaves those sleeps out.
+SLEEPING_FLOOR = "unittest-sync-sleeps"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Framework:
     concurrent: bool = False
     #: More environment, computed when the run starts rather than when this module loads.
     env_factory: Callable[[], Mapping[str, str]] | None = None
+    #: The sync flavour does the tests' sleeps even where the suite's floor leaves them out.
+    floor_sleeps: bool = False
 
     def environment(self) -> dict[str, str]:
         """The settings this framework adds to a measured process's environment."""
@@ -143,6 +148,17 @@ FRAMEWORKS: dict[str, Framework] = {
             notes={
                 "class-fixture": "no async class setup exists: setup runs per test (asyncSetUp)"
             },
+        ),
+        Framework(
+            SLEEPING_FLOOR,
+            "Plain synchronous unittest.TestCase whose tests do their sleeps (time.sleep): "
+            "the same tests done synchronously, sleeps included.",
+            "sync",
+            UNITTEST,
+            "import unittest",
+            suites=("sleepy",),
+            floor_sleeps=True,
+            notes={"sleepy": "the floor with its sleeps, as the issues define the floor"},
         ),
         Framework(
             "pytest-asyncio",

@@ -97,6 +97,7 @@ def run_suite(
             framework.loop_scope,
             virtual_time=framework.virtual_time,
             concurrent=framework.concurrent,
+            floor_sleeps=framework.floor_sleeps,
         )
         try:
             env = child_env(framework, directory / "trace.txt")

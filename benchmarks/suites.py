@@ -180,11 +180,13 @@ def generate(
     loop_scope: str | None,
     virtual_time: bool = False,
     concurrent: bool = False,
+    floor_sleeps: bool = False,
 ) -> list[str]:
     """Write the suite into directory in the given flavour; return the expected trace ids.
 
     virtual_time sets ``virtual_time = True`` on every class, and concurrent sets
-    ``concurrent = True``; only aiounit has them.
+    ``concurrent = True``; only aiounit has them. floor_sleeps makes the sync flavour do
+    the tests' sleeps even where the suite's floor leaves them out.
     """
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavour {flavor!r}; expected one of {', '.join(FLAVORS)}")
@@ -192,6 +194,10 @@ def generate(
         raise ValueError(f"virtual time is an aiounit setting; the {flavor!r} flavour has none")
     if concurrent and flavor != "aiounit":
         raise ValueError(f"concurrent is an aiounit setting; the {flavor!r} flavour has none")
+    if floor_sleeps:
+        if flavor != "sync":
+            raise ValueError(f"floor_sleeps is for the sync flavour, not {flavor!r}")
+        suite = dataclasses.replace(suite, floor_sleeps=True)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "benchtrace.py").write_text(_TRACE_MODULE.format(env=TRACE_ENV))
     if flavor in ("pytest-asyncio", "cooperative"):

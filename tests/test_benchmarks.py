@@ -10,7 +10,7 @@ import unittest
 from pathlib import Path
 
 from aiounit.hygiene import CHECKS_ENV, DEFAULT_LEVELS
-from benchmarks.frameworks import FLOOR, FRAMEWORKS, ISOLATED, all_checks_off
+from benchmarks.frameworks import FLOOR, FRAMEWORKS, ISOLATED, SLEEPING_FLOOR, all_checks_off
 from benchmarks.harness import _enough, child_env, frameworks_for
 from benchmarks.measure import (
     Count,
@@ -260,6 +260,15 @@ class GenerateTest(unittest.TestCase):
         self.assertNotIn("import time", floor)
         self.assertIn("await asyncio.sleep(0.05)", self.source("sleepy", "aiounit"))
 
+    def test_the_sleeping_floor_of_sleepy_does_its_sleeps(self) -> None:
+        floor = self.source("sleepy", "sync", floor_sleeps=True)
+        self.assertIn("    time.sleep(0.05)\n", floor)
+        self.assertIn("import time", floor)
+        self.assertEqual(FRAMEWORKS[SLEEPING_FLOOR].suites, ("sleepy",))
+        self.assertTrue(FRAMEWORKS[SLEEPING_FLOOR].floor_sleeps)
+        with self.assertRaisesRegex(ValueError, "floor_sleeps is for the sync flavour"):
+            self.source("sleepy", "aiounit", floor_sleeps=True)
+
     def test_the_class_fixture_floor_still_sleeps_in_its_class_setup(self) -> None:
         self.assertIn("time.sleep(0.05)", self.source("class-fixture", "sync"))
 
@@ -416,6 +425,7 @@ class SelectionTest(unittest.TestCase):
             [
                 FLOOR,
                 ISOLATED,
+                SLEEPING_FLOOR,
                 "pytest-asyncio",
                 "aiounittest",
                 "pytest-asyncio-cooperative",
