@@ -29,6 +29,9 @@ class Together(aiounit.AsyncTestCase):
     @classmethod
     async def asyncSetUpClass(cls):
         cls.barrier = asyncio.Barrier(len(MEETING))
+        # test_8 holds the loop only once test_4 is in its body: held earlier, on a busy
+        # machine, it could use up test_4's short limit before test_4's asyncSetUp ran.
+        cls.test_4_started = asyncio.Event()
 
     def setUp(self):
         log(f"{self._testMethodName} setUp")
@@ -72,6 +75,7 @@ class Together(aiounit.AsyncTestCase):
 
     @aiounit.timeout(0.3)
     async def test_4_times_out(self):
+        self.test_4_started.set()
         await asyncio.sleep(30)
 
     @aiounit.checks(leaked_task="error")  # a warning would be an error under -W error only
@@ -86,7 +90,7 @@ class Together(aiounit.AsyncTestCase):
 
     @aiounit.timeout(0.3)
     async def test_8_blocks_the_loop(self):
-        await asyncio.sleep(0)
+        await self.test_4_started.wait()  # set already when the tests run one by one
         time.sleep(30)  # holds the loop: interrupted when its own limit passes
 
 
