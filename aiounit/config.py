@@ -232,6 +232,7 @@ KEYS: dict[str, Key] = {
         Key("strict", parse_bool, False),
         Key("timeout", parse_timeout),
         Key("virtual_time", parse_virtual_time),
+        Key("worker_start", _choice("auto", "spawn"), "auto"),
     )
 }
 
@@ -285,6 +286,7 @@ class Settings:
     strict: bool
     timeout: float | None
     virtual_time: str | None
+    worker_start: str
 
     def __init__(self, root: str, config: ConfigFile | None = None) -> None:
         self.root = root

@@ -63,6 +63,7 @@ class TestProgram(unittest.TestProgram):
     list_tests: bool | None = None
     durations: int | None = None
     jobs: int | None = None
+    worker_start: str | None = None
     shard: tuple[int, int] | None = None
     durations_file: str | None = None
     save_durations: str | None = None
@@ -175,7 +176,7 @@ class TestProgram(unittest.TestProgram):
 
             # Where workers cannot be forked once the tests are loaded, they are spawned
             # now and start up while the tests are being discovered.
-            self._aiounit_pool = WorkerPool(settings.jobs)
+            self._aiounit_pool = WorkerPool(settings.jobs, fork=settings.worker_start == "auto")
         try:
             super().createTests(from_discovery, Loader)
         except BaseException:
@@ -192,6 +193,7 @@ class TestProgram(unittest.TestProgram):
             "durations": self.durations,
             "durations_file": self.durations_file,
             "jobs": self.jobs,
+            "worker_start": self.worker_start,
             "json": self.json_report,
             "junit_xml": self.junit_xml,
             "loop": self.loop,

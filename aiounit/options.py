@@ -255,6 +255,15 @@ def parent_parser(
         "process)",
     )
     parallel.add_argument(
+        "--worker-start",
+        choices=("auto", "spawn"),
+        default=None,
+        help="How -j starts its workers: 'auto' forks them once the tests are loaded when "
+        "this process has no other thread, else starts fresh interpreters; 'spawn' always "
+        "starts fresh interpreters, for test modules that open connections or files when "
+        "imported (default: auto)",
+    )
+    parallel.add_argument(
         "--shard",
         type=option_type(config.parse_shard),
         default=None,

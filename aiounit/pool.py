@@ -163,19 +163,22 @@ class WorkerPool:
     lacks, and new workers in place of those that die, forked if safe at that moment.
     """
 
-    def __init__(self, jobs: int, *, start: bool = True) -> None:
+    def __init__(self, jobs: int, *, start: bool = True, fork: bool = True) -> None:
         #: The number of workers the run uses at most.
         self.size = resolve_jobs(jobs)
+        #: Whether workers may be forked (``--worker-start auto``); False spawns them all.
+        self.fork = fork and forks_here()
         self.started = 0
         self.workers: list[Worker] = []
-        if start and not forks_here():
+        if start and not self.fork:
             for _ in range(self.size):
                 self.add()
 
     def add(self, units: Mapping[int, Unit] | None = None) -> Worker:
-        """Start one more worker: forked with ``units`` (by index) if safe now, else spawned."""
+        """Start one more worker: forked with ``units`` (by index) if allowed and safe now,
+        else spawned."""
         self.started += 1
-        if units is not None and not fork_is_safe():
+        if units is not None and not (self.fork and fork_is_safe()):
             units = None
         others = [worker.conn for worker in self.workers]
         worker = Worker(self.started, units, others)

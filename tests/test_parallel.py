@@ -125,13 +125,15 @@ class MoreNotes(Notes):
 
 
 class StartMethodTests(unittest.TestCase):
-    def notes(self, main_thread: str) -> list[list[str]]:
+    def notes(
+        self, main_thread: str, *args: str, env: dict[str, str] | None = None
+    ) -> list[list[str]]:
         """Run the tests that note where they run with -c -j 2; one row per test."""
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, "test_where.py").write_text(_NOTES_WHERE_IT_RUNS, encoding="utf-8")
             notes = Path(tmp) / "notes"
-            env = {"NOTES": str(notes), "MAIN_THREAD": main_thread}
-            done = aiounit("discover", "-c", "-j", "2", cwd=Path(tmp), env=env)
+            env = {"NOTES": str(notes), "MAIN_THREAD": main_thread, **(env or {})}
+            done = aiounit("discover", "-c", "-j", "2", *args, cwd=Path(tmp), env=env)
             self.assertEqual(done.returncode, 0, done.stderr)
             self.assertIn("2 passed, 0 failed", done.stderr)
             # Run under -W error: no warning about forking a process that has threads.
@@ -157,6 +159,27 @@ class StartMethodTests(unittest.TestCase):
                     self.assertEqual(pid, imported_in)
                     self.assertNotEqual(parent, pid)
                     self.assertEqual(default_handler, "True")
+
+    def test_worker_start_spawn_starts_fresh_interpreters_even_without_threads(self) -> None:
+        runs = {
+            "--worker-start spawn": self.notes("", "--worker-start", "spawn"),
+            "AIOUNIT_WORKER_START=spawn": self.notes("", env={"AIOUNIT_WORKER_START": "spawn"}),
+        }
+        for how, rows in runs.items():
+            with self.subTest(how=how):
+                for pid, imported_in, parent, default_handler in rows:
+                    self.assertEqual(pid, imported_in)  # it imported the test module itself
+                    self.assertNotEqual(parent, pid)
+                    self.assertEqual(default_handler, "True")
+
+    def test_a_bad_worker_start_is_a_usage_error(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            bad = aiounit("discover", "-j", "2", "--worker-start", "fork", cwd=Path(tmp))
+            env = aiounit("discover", "-j", "2", cwd=Path(tmp), env={"AIOUNIT_WORKER_START": "x"})
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+        self.assertIn("--worker-start: invalid choice: 'fork'", bad.stderr)
+        self.assertEqual(env.returncode, 2, env.stderr)
+        self.assertIn("AIOUNIT_WORKER_START", env.stderr)
 
     def test_forking_is_not_safe_while_another_thread_runs(self) -> None:
         stop = threading.Event()
