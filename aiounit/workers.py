@@ -291,6 +291,15 @@ class _Run:
     def _limit(self, test_id: str) -> float | None:
         return self.limits.of(self.tests.get(test_id))
 
+    def _first_of_its_class(self, worker: Worker) -> bool:
+        """Whether the worker's current test is the first it runs of its class."""
+        position = worker.cursor
+        if position == 0:
+            return True
+        test = self.tests.get(worker.attempt[position])
+        previous = self.tests.get(worker.attempt[position - 1])
+        return previous is None or type(previous) is not type(test)
+
     def _nextdeadline(self, worker: Worker) -> float | None:
         # From now, the worker runs its next test, under that test's limit. When the test
         # is the first of its class, the class's hooks run before it, under the limit of
@@ -300,9 +309,7 @@ class _Run:
             return None
         test = self.tests.get(test_id)
         limits = [self.limits.of(test)]
-        position = worker.cursor
-        previous = self.tests.get(worker.attempt[position - 1]) if position else None
-        if previous is None or type(previous) is not type(test):
+        if self._first_of_its_class(worker):
             limits.append(self.limits.of(test, of_class=True))
         known = [limit for limit in limits if limit is not None]
         return deadline(max(known)) if known else None
@@ -373,11 +380,14 @@ class _Run:
         state.done = True
 
     def _crash_message(self, worker: Worker, test_id: str | None, status: str) -> str:
-        what = (
-            test_id
-            if test_id is not None
-            else f"the fixtures of {worker.state and worker.state.unit.key}"
-        )
+        if test_id is None:
+            what = f"the fixtures of {worker.state and worker.state.unit.key}"
+        elif self._first_of_its_class(worker):
+            # Workers say when a test ends, not when one starts: the class's fixtures,
+            # which run before its first test, may be what was running.
+            what = f"{test_id} (or the class fixtures that run before it)"
+        else:
+            what = test_id
         where = f"worker {worker.number} (pid {worker.process.pid})"
         if worker.killed_after is not None:
             limit = worker.killed_after

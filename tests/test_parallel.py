@@ -339,6 +339,13 @@ class CrashTests(unittest.TestCase):
         )
         self.assertIn("(exit status 7)", run.stderr)
         self.assertIn("Run without -j to see it happen [worker-crashed]", run.stderr)
+        # Each worker died in a class fixture, before the class's first test: the error of
+        # that test says the fixtures may have been what was running.
+        self.assertRegex(
+            run.stderr,
+            r"WorkerCrashedError: test_doomed\.\w+\.test_\w \(or the class fixtures that run "
+            r"before it\) was running in worker \d+",
+        )
 
     def test_a_test_a_worker_cannot_load_is_an_error_not_lost(self) -> None:
         name = "tests.test_shards.ParseTests"
