@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 import threading
 import unittest
 import warnings
@@ -20,7 +19,8 @@ import aiounit
 from aiounit import exit_guard
 from aiounit.result import TestResult
 from aiounit.threads import origin_of
-from tests.cli_support import child_env, example
+from tests.cli_support import example
+from tests.cli_support import run as run_module
 from tests.support import messages, outcomes, run_suite
 
 # Short graces keep this module fast; a thread that is told to stop ends well within it.
@@ -219,25 +219,14 @@ class AttributionTests(unittest.TestCase):
         self.assertIn("[bad-setting]", messages(result.errors))
 
 
-# A run that hangs fails this module rather than hanging it.
-_CHILD_TIMEOUT = 60
-
-
 def _run(
     path: Path, *args: str, warnings_as_errors: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    options = ("-W", "error") if warnings_as_errors else ()
-    # Plugins installed next to pytest must not change the pytest run.
+    # Plugins installed next to pytest must not change the pytest run. A run that hangs
+    # fails this module (run() has a time limit) rather than hanging it.
     env = {"AIOUNIT_THREAD_GRACE": "0.2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.run(
-        [sys.executable, *options, "-m", *args],
-        cwd=path,
-        env=child_env(env),
-        capture_output=True,
-        text=True,
-        timeout=_CHILD_TIMEOUT,
-        check=False,
-    )
+    options = ("-W", "error") if warnings_as_errors else ()
+    return run_module(*args, cwd=path, env=env, python_options=options)
 
 
 _TEST_1 = "test_1_stuck_thread (test_threads.LeftThreads.test_1_stuck_thread)"
