@@ -165,21 +165,21 @@ def _record(values: Sequence[Any]) -> TestRecord:
 
 def pack(event: Event) -> Event:
     """``event`` of a :class:`StreamingResult`, its records as tuples, to send to a pipe."""
-    kind = event[0]
-    if kind == "records":
-        return (kind, [_fields_of(record) for record in event[1]])
-    if kind == "test":
-        return (*event[:4], [_fields_of(record) for record in event[4]], *event[5:])
-    return event
+    return _map_records(event, _fields_of)
 
 
 def unpack(event: Event) -> Event:
     """The event :func:`pack` was given, records rebuilt."""
+    return _map_records(event, _record)
+
+
+def _map_records(event: Event, convert: Callable[[Any], Any]) -> Event:
+    # Where each kind of event holds its list of records: "records" events at 1, "test" at 4.
     kind = event[0]
     if kind == "records":
-        return (kind, [_record(values) for values in event[1]])
+        return (kind, [convert(item) for item in event[1]])
     if kind == "test":
-        return (*event[:4], [_record(values) for values in event[4]], *event[5:])
+        return (*event[:4], [convert(item) for item in event[4]], *event[5:])
     return event
 
 
