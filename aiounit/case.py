@@ -146,7 +146,8 @@ def _time_limit(
 ) -> _TimeoutGuard:
     """Run a class hook or class cleanup under the class's time limit."""
     seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
-    return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, scope))
+    getters = _step_getters(scope)
+    return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, getters))
 
 
 def _step_getters(
@@ -165,11 +166,16 @@ def _step_getters(
 
 
 def _new_job(
-    what: str, seconds: float | None, source: str, scope: Callable[[], Any]
+    what: str,
+    seconds: float | None,
+    source: str,
+    getters: tuple[
+        Callable[[], asyncio.AbstractEventLoop | None], Callable[[], asyncio.Task[Any] | None]
+    ],
 ) -> TimeoutJob | None:
     if seconds is None:
         return None
-    return TimeoutJob(what, seconds, source, *_step_getters(scope))
+    return TimeoutJob(what, seconds, source, *getters)
 
 
 class _TimeoutGuard:
@@ -564,7 +570,7 @@ class AsyncTestCase(unittest.TestCase):
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         test_id = self.id()
         getters = _step_getters(lambda: runner)  # the time limit's, and Ctrl-C's
-        job = None if seconds is None else TimeoutJob(test_id, seconds, source, *getters)
+        job = _new_job(test_id, seconds, source, getters)
         # Set when the test runs at the same time as others of its class (concurrent).
         batch = getattr(runner, "concurrent_batch", None)
         if job is not None:
@@ -851,8 +857,7 @@ def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
     # concurrent class run their unittest parts in other threads, beside the running loop.
     # _get_running_loop() answers None where get_running_loop() would raise (and the
     # loop is not running in the common case): a public function, despite its name.
-    running = asyncio._get_running_loop()
-    return running is not None and running is loop
+    return asyncio._get_running_loop() is loop
 
 
 def _async_cm_methods(cm: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:

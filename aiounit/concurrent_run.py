@@ -29,7 +29,7 @@ from aiounit.clock import VirtualClock
 from aiounit.concurrent_scope import ConcurrentScope, _local
 from aiounit.config import DEFAULT_CONCURRENCY
 from aiounit.hygiene import Finding, Level
-from aiounit.monitor import TestMonitor
+from aiounit.monitor import ORIGIN_DEPTH, TestMonitor
 from aiounit.recorder import ResultRecorder
 from aiounit.scope import _TEST_MARK, LoopScope
 from aiounit.timeouts import TimeoutJob, install_signal_handler
@@ -39,9 +39,6 @@ __all__ = ["DEFAULT_CONCURRENCY", "ConcurrentSuite", "run_batch"]
 # Frames of this module sit between the user's code and the loop: hide them from
 # failure tracebacks so a failure points at the test.
 __unittest = True
-
-# How many frames of the creating code a coroutine remembers (as the checks ask for).
-_ORIGIN_DEPTH: Final = 2
 
 
 class _ConcurrentMonitor(TestMonitor):
@@ -294,7 +291,7 @@ class _Batch:
 
     def _work(self, slot: _Slot) -> None:
         _local.slot = slot
-        sys.set_coroutine_origin_tracking_depth(_ORIGIN_DEPTH)
+        sys.set_coroutine_origin_tracking_depth(ORIGIN_DEPTH)
         try:
             slot.test(slot.recorder)  # type: ignore[arg-type]
         except KeyboardInterrupt:
@@ -360,7 +357,7 @@ class _Batch:
         previous_active = checks_monitor._active
         checks_monitor._active = self  # type: ignore[assignment]
         previous_depth = sys.get_coroutine_origin_tracking_depth()
-        sys.set_coroutine_origin_tracking_depth(max(_ORIGIN_DEPTH, previous_depth))
+        sys.set_coroutine_origin_tracking_depth(max(ORIGIN_DEPTH, previous_depth))
         install_signal_handler()  # in the main thread: the loop's, where test code runs
         output = capture.routed_output() if self.capture_output else contextlib.nullcontext()
         try:

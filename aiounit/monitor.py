@@ -20,13 +20,13 @@ from aiounit.origins import coroutine_origin
 from aiounit.resources import ResourceWatch
 from aiounit.stacks import describe_task
 
-__all__ = ["TestMonitor"]
+__all__ = ["ORIGIN_DEPTH", "TestMonitor"]
 
 # How many frames of the creating code a coroutine remembers while a test runs: enough
 # to show the line that created it and its caller, cheap enough to leave on. Each frame
 # costs its line number, found by scanning its code's line table: a third frame is most
 # often asyncio's long _run_once(), and cost as much as the first two together.
-_ORIGIN_DEPTH: Final = 2
+ORIGIN_DEPTH: Final = 2
 
 # -- never-awaited coroutines ----------------------------------------------------------
 # CPython reports a coroutine that is destroyed without having run by calling
@@ -96,7 +96,7 @@ class TestMonitor:
         if self.levels["unawaited-coroutine"] != "off":
             _hook_unawaited()
             self._previous_depth = sys.get_coroutine_origin_tracking_depth()
-            sys.set_coroutine_origin_tracking_depth(max(_ORIGIN_DEPTH, self._previous_depth))
+            sys.set_coroutine_origin_tracking_depth(max(ORIGIN_DEPTH, self._previous_depth))
         if self.levels.get("unclosed-resource", "off") != "off":
             self._resources = ResourceWatch(self)
             self._resources.start()
