@@ -127,7 +127,7 @@ def _existing_policy() -> Any:
 def custom_policy_installed() -> bool:
     """Whether the suite installed an event loop policy of its own (deprecated from 3.14)."""
     policy = _existing_policy()
-    return policy is not None and type(policy) is not _default_policy_type()
+    return policy is not None and type(policy) is not _DEFAULT_POLICY
 
 
 class CurrentLoopState:
@@ -166,7 +166,7 @@ class CurrentLoopState:
         global _spare_policy
         policy = _existing_policy()
         if self.policy is None:
-            if policy is not None and type(policy) is _default_policy_type():
+            if policy is not None and type(policy) is _DEFAULT_POLICY:
                 # The scope's set_event_loop() created the default policy: drop it again,
                 # keeping it for the next scope unless it holds a child watcher.
                 asyncio.events._event_loop_policy = None  # type: ignore[attr-defined]
@@ -196,10 +196,23 @@ _spare_policy: Any = None
 def set_current_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     """``asyncio.set_event_loop(loop)``, without making a new default policy each time."""
     global _spare_policy
+    policy = _existing_policy()
     spare = _spare_policy
-    if spare is not None and _existing_policy() is None:
+    if spare is not None and policy is None:
         _spare_policy = None
-        asyncio.events._event_loop_policy = spare  # type: ignore[attr-defined]
+        asyncio.events._event_loop_policy = policy = spare  # type: ignore[attr-defined]
+    if (
+        _SET_IN_LOCAL
+        and type(policy) is _DEFAULT_POLICY
+        and getattr(policy, "_watcher", None) is None
+        and (loop is None or isinstance(loop, asyncio.AbstractEventLoop))
+    ):
+        # What the default policy's set_event_loop() does when it has no child watcher
+        # to attach, without its three calls (the same from 3.11 to 3.13).
+        local = policy._local  # type: ignore[attr-defined]
+        local._set_called = True
+        local._loop = loop
+        return
     asyncio.set_event_loop(loop)
 
 
@@ -217,6 +230,12 @@ def _default_policy_type() -> type | None:
             if isinstance(value, type):
                 return value
     return None
+
+
+_DEFAULT_POLICY = _default_policy_type()
+# 3.14 deprecates policies and drops the "set_event_loop() was called" flag: from then on,
+# only asyncio.set_event_loop() sets the current loop.
+_SET_IN_LOCAL = sys.version_info < (3, 14)
 
 
 # Written as a version check, not PY312, so the type checker picks the right branch.

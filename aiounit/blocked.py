@@ -66,7 +66,9 @@ class StepTimer:
         self._monitor = monitor
         #: The loop timed, and the thread it runs in (the kernel's id for it).
         self.loop = loop
-        self.native_id = threading.get_native_id()
+        # The thread object keeps its kernel id: get_native_id() asks the kernel each time.
+        native_id = threading.current_thread().native_id
+        self.native_id = native_id if native_id is not None else threading.get_native_id()
         self._cpu = cpu_wait.for_thread(self.native_id)
         # A note of the thread's CPU waiting older than this is renewed when a step starts.
         self._fresh = threshold / 4

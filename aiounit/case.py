@@ -455,7 +455,8 @@ class AsyncTestCase(unittest.TestCase):
 
     @classmethod
     def _aiounit_new_scope(cls, *, shared: bool = False, method: object = None) -> LoopScope:
-        factory = _static_lookup(cls, "loop_factory")
+        # Read through the class, which binds no plain function (and unwraps a staticmethod).
+        factory = cls.loop_factory
         own_setting = cls.virtual_time
         virtual = mode_for(method, own_setting, cls.__qualname__)
         if factory is None and virtual is not None and (own_setting or method_mode(method)):
@@ -477,6 +478,7 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_result: unittest.TestResult | None = None
         self._aiounit_interrupts: interrupts.TestInterrupts | None = None
         self._aiounit_raised = False
+        self._aiounit_method: object = None  # the test's function, read when it runs
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -563,7 +565,7 @@ class AsyncTestCase(unittest.TestCase):
         # The time limit and the checks run from here (a skipped test gets neither) to
         # the end of run(); a bad setting fails this test, not the run.
         cls = type(self)
-        method = self._aiounit_test_function()
+        method = self._aiounit_method
         # Plain data, read with getattr (cheaper, per test) rather than _static_lookup.
         seconds, source = timeout_for(method, cls.timeout, cls.__qualname__)
         levels = levels_for(method, cls.checks, cls.__qualname__)
@@ -641,6 +643,14 @@ class AsyncTestCase(unittest.TestCase):
             self._callMaybeAsync(self.tearDown)
 
     def _callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        if function is _close_test_loop:
+            # aiounit's own last cleanup: it runs in the test's thread and context.
+            self._aiounit_in_context += 1
+            try:
+                self._asyncioTestContext.run(self._aiounit_close_runner)  # type: ignore[union-attr]
+            finally:
+                self._aiounit_in_context -= 1
+            return
         self._callMaybeAsync(function, *args, **kwargs)
 
     # -- the stdlib's override points ---------------------------------------------------
@@ -668,7 +678,7 @@ class AsyncTestCase(unittest.TestCase):
                 with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
                     # A concurrent class's test: sync code runs in the loop's thread.
                     call = getattr(self._asyncioRunner, "call_in_context", None)
-                    if call is not None and not getattr(func, "_aiounit_own_step", False):
+                    if call is not None:
                         result = call(self._asyncioTestContext, func, *args, **kwargs)
                     else:
                         result = self._asyncioTestContext.run(func, *args, **kwargs)  # type: ignore[union-attr]
@@ -713,21 +723,21 @@ class AsyncTestCase(unittest.TestCase):
         """
         ok: Any = super().doCleanups()
         if self._aiounit_in_context == 0 and self._asyncioRunner is not None:
-            self.addCleanup(self._aiounit_close_runner)
+            self.addCleanup(_close_test_loop)
             closed: Any = super().doCleanups()
             ok = ok and closed
         return ok
 
     def _aiounit_close_runner(self) -> None:
-        # Called as the last cleanup, but aiounit's own: it stays in the test's thread.
         monitor, self._aiounit_monitor = self._aiounit_monitor, None
+        guard = _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self)
         if monitor is None:
-            with _TimeoutGuard(self._aiounit_job):
+            with guard:
                 self._tearDownAsyncioRunner()
             return
         try:
             monitor.before_teardown_of_loop()
-            with _TimeoutGuard(self._aiounit_job):
+            with guard:
                 self._tearDownAsyncioRunner()
         finally:
             if self._aiounit_raised:
@@ -776,6 +786,7 @@ class AsyncTestCase(unittest.TestCase):
 
     def _setupAsyncioRunner(self) -> None:
         assert self._asyncioRunner is None, "asyncio runner is already initialized"
+        method = self._aiounit_method = self._aiounit_test_function()
         state = _class_state(type(self))
         if state is not None and state.scope is not None and state.scope.is_open:
             context = state.context.copy()
@@ -784,7 +795,6 @@ class AsyncTestCase(unittest.TestCase):
             self._asyncioTestContext = context
         else:
             # Test scope, or a class-scope test run on its own (no setUpClass ran).
-            method = self._aiounit_test_function()
             self._asyncioRunner = self._aiounit_new_scope(method=method)
             self._asyncioTestContext = contextvars.copy_context()
 
@@ -849,7 +859,9 @@ class AsyncTestCase(unittest.TestCase):
             self._tearDownAsyncioRunner()
 
 
-AsyncTestCase._aiounit_close_runner._aiounit_own_step = True  # type: ignore[attr-defined]
+def _close_test_loop() -> None:
+    """Stands for closing the test's loop among its cleanups; run by ``_callCleanup``."""
+    raise AssertionError("the test's loop is closed by AsyncTestCase._callCleanup")
 
 
 def _running_here(loop: asyncio.AbstractEventLoop) -> bool:

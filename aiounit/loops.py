@@ -58,7 +58,7 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop:
 # that cannot be drained), and then the loop closes them as asyncio does.
 
 # (selector, reading end, writing end, the selector's attribute names when it was new)
-_Spare = tuple[selectors.BaseSelector, socket.socket, socket.socket, frozenset[str]]
+_Spare = tuple["LoopSelector", socket.socket, socket.socket, frozenset[str]]
 _spares: list[_Spare] = []
 # A loop per test needs one; a class loop open during per-test loops of another class,
 # or loops in threads, a few more. The rest are closed.
@@ -134,6 +134,19 @@ class LoopSelector(selectors.DefaultSelector):
             hooks.begin_step()
         return ready
 
+    def set_data(self, fd: int, data: Any) -> None:
+        """Give the registered ``fd`` new data, keeping its events: what ``modify()`` does
+        for a change of data alone, without rebuilding the key through ``_replace()``."""
+        this: Any = self
+        key = this._fd_to_key[fd]
+        this._fd_to_key[fd] = selectors.SelectorKey(key.fileobj, fd, key.events, data)
+
+    def holds_only(self, fd: int) -> bool:
+        """Whether ``fd`` is registered, for reading alone, and nothing else is."""
+        this: Any = self
+        keys = this._fd_to_key
+        return len(keys) == 1 and fd in keys and keys[fd].events == selectors.EVENT_READ
+
 
 class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
     """asyncio's selector loop that takes its selector and self-pipe from a closed one.
@@ -190,8 +203,9 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
         self._aiounit_spare = None
         this._ssock, this._csock = spare[1], spare[2]
         this._internal_fds += 1
-        # The key is still registered, with no handler: this only sets the handler.
-        this._add_reader(this._ssock.fileno(), this._read_from_self)
+        # The key is still registered, with no handler: set the one _add_reader() would.
+        handle = asyncio.Handle(this._read_from_self, (), self, None)
+        spare[0].set_data(this._ssock.fileno(), (handle, None))
 
     def _close_self_pipe(self) -> None:
         if not self._aiounit_give_back():
@@ -206,17 +220,16 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
         if len(_spares) >= _MAX_SPARES or selector is None or ssock is None or csock is None:
             return False
         fd = ssock.fileno()
-        registered = selector.get_map()
         if (
-            len(registered) != 1
-            or fd not in registered
+            not isinstance(selector, LoopSelector)
+            or not selector.holds_only(fd)
             or this._signal_handlers
             or frozenset(vars(selector)) != self._aiounit_fresh_attrs
             or (self._aiounit_woken and not _drain(ssock))
         ):
             return False
         # Forget this loop's handler (it would keep the loop alive), not the key.
-        selector.modify(fd, selectors.EVENT_READ, (None, None))
+        selector.set_data(fd, (None, None))
         this._ssock = this._csock = None
         this._internal_fds -= 1
         this._selector = None  # so close() does not close it: it is handed on

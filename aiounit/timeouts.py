@@ -308,16 +308,19 @@ class Watchdog:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Arming and disarming take the lock itself (a C call); only the thread waits on
+        # the condition, which shares it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._job: TimeoutJob | None = None
         self._sleeping_until = float("inf")
         self._thread: threading.Thread | None = None
 
     def arm(self, job: TimeoutJob) -> None:
         """Watch ``job`` (replacing any other)."""
-        if threading.current_thread() is threading.main_thread():
+        if not _installed and threading.current_thread() is threading.main_thread():
             install_signal_handler()
-        with self._cond:
+        with self._lock:
             self._job = job
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -329,7 +332,7 @@ class Watchdog:
 
     def disarm(self, job: TimeoutJob) -> None:
         """Stop watching ``job`` if it is still the armed one."""
-        with self._cond:
+        with self._lock:
             if self._job is job:
                 self._job = None
 
