@@ -17,6 +17,7 @@ from aiounit._compat import (
     shutdown_default_executor,
     task_context,
     track_task_contexts,
+    unfinished_tasks,
 )
 from aiounit.clock import ClockMode, VirtualClock, install_virtual_time
 from aiounit.errors import LoopTamperedError
@@ -136,7 +137,7 @@ class LoopScope:
     def owned_tasks(self) -> set[asyncio.Task[Any]]:
         """Every unfinished task of the loop: on a loop of its own, a test owns them all."""
         loop = self._loop
-        tasks = set() if loop is None or loop.is_closed() else asyncio.all_tasks(loop)
+        tasks = set() if loop is None or loop.is_closed() else unfinished_tasks(loop)
         self._listed = (self._steps, tasks)
         return tasks
 
@@ -249,7 +250,7 @@ class LoopScope:
             if not closed_by_test:
                 leftovers = _still_current(self._listed, self._steps)
                 if leftovers is None:
-                    leftovers = asyncio.all_tasks(loop)
+                    leftovers = unfinished_tasks(loop)
                 self.cancel_tasks(leftovers, "tasks left running at the end of the scope")
                 ready = getattr(loop, "_ready", _MISSING)
                 asyncgens = getattr(loop, "_asyncgens", _MISSING)
@@ -342,7 +343,7 @@ class BorrowedScope:
         if loop is None or loop.is_closed():
             return set()
         mark = self._mark
-        tasks = {task for task in asyncio.all_tasks(loop) if _marked(task, mark)}
+        tasks = {task for task in unfinished_tasks(loop) if _marked(task, mark)}
         self._listed = (self._owner._steps, tasks)
         return tasks
 
