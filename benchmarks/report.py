@@ -165,8 +165,8 @@ def _targets_table(verdicts: Sequence[Verdict], judged: bool = True) -> list[str
     lines += [
         "",
         "bound: the same ratio with the target's bound in the framework's place (or the ratio "
-        "of the two bounds named), the least any implementation costs on this machine. A "
-        "limit below it cannot be met by any framework.",
+        "of the two bounds named), the least any implementation costs on this machine. No "
+        "framework can meet a limit marked (limit below bound).",
     ]
     if footnotes:
         lines.append("")

@@ -704,6 +704,25 @@ class BoundTest(unittest.TestCase):
             f"{BOUND_UVLOOP_PER_TEST} \N{DIVISION SIGN} {BOUND_LOOP_PER_TEST}",
         )
 
+    def test_a_ratio_of_two_bounds_rules_out_only_limits_up_to_one(self) -> None:
+        # Adding the same cost to both runs brings a ratio of 1.65 towards 1: a limit of 1.5
+        # is reachable by a framework that costs more, one of 1.0 or below is not.
+        results = {"trivial": {"a": _series(0.8), "b": _series(0.4), "c": _series(0.33)}}
+        results["trivial"]["d"] = _series(0.2)
+        marks = {}
+        for limit in (1.5, 1.0, 0.9):
+            target = Target("trivial", "a", "b", limit, bound="c", bound_reference="d")
+            [verdict] = judge(results, targets=[target])
+            self.assertAlmostEqual(verdict.bound_ratio or 0, 1.65)
+            marks[limit] = verdict.below_bound
+        self.assertEqual(marks, {1.5: False, 1.0: True, 0.9: True})
+        # Below 1 the bounds' ratio is the least a framework reaches, as for a single bound.
+        results["trivial"]["c"] = _series(0.16)
+        for limit, below in ((0.7, True), (0.8, False), (0.9, False)):
+            target = Target("trivial", "a", "b", limit, bound="c", bound_reference="d")
+            [verdict] = judge(results, targets=[target])
+            self.assertEqual(verdict.below_bound, below, limit)
+
     def test_a_bound_over_the_same_reference_takes_its_adjustments(self) -> None:
         target = Target("sleepy", "a", "ref", 2.0, plus_seconds=0.5, bound="b")
         results = {"sleepy": {"a": _series(1.2), "ref": _series(0.1), "b": _series(0.9)}}
