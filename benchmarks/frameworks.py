@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 
 from benchmarks.measure import Counter, count_pytest, count_unittest
+from benchmarks.suites import BARE_LOOP_ENV
 
 #: The framework every ratio is measured against: plain synchronous unittest.
 FLOOR = "unittest-sync"
@@ -15,6 +16,13 @@ ISOLATED = "isolated"
 #: The floor of sleepy as the issues define the floor, the same tests done synchronously:
 #: each test really sleeps (time.sleep). The floor itself leaves those sleeps out.
 SLEEPING_FLOOR = "unittest-sync-sleeps"
+
+#: The bounds: not contenders but the least any asyncio test case can cost, run as the
+#: benchmark's own hand-written base classes (the "bare" flavour). A target names the bound
+#: of its framework, and a limit below the bound's ratio cannot be met by any framework.
+BOUND_LOOP_PER_TEST = "bound-loop-per-test"
+BOUND_LOOP_PER_CLASS = "bound-loop-per-class"
+BOUND_UVLOOP_PER_TEST = "bound-uvloop-per-test"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +79,9 @@ PYTEST_LOOPTIME = _pytest(
 
 #: The suites that take every framework; a framework entry narrows or widens its own set.
 GENERAL = ("trivial", "class-fixture", "sleepy", "startup")
+# The bounds run where a target needs them (trivial) and where the cost of starting is
+# compared (startup); they have no class setup, so class-fixture is not theirs.
+_BOUND_SUITES = ("trivial", "startup")
 # Variants that only repeat another framework's real-time sleeping are left out of sleepy,
 # where each run waits 10 s: they would add minutes and show nothing new.
 _NOT_SLEEPY = ("trivial", "class-fixture", "startup")
@@ -331,6 +342,46 @@ FRAMEWORKS: dict[str, Framework] = {
             loop_scope="class",
             env_factory=all_checks_off,
             suites=("checks",),
+        ),
+        Framework(
+            BOUND_LOOP_PER_TEST,
+            "A bound, not a framework: the least an asyncio test case can cost with a loop "
+            "per test, so the lower bound of any framework with that loop scope that makes "
+            "its loops with asyncio.new_event_loop(). A bare unittest.TestCase whose "
+            "_callTestMethod makes a loop, runs the test as one task on it and closes it: no "
+            "checks, no time limits, no cleanup of leftovers.",
+            "bare",
+            UNITTEST,
+            "import asyncio",
+            loop_scope="test",
+            suites=_BOUND_SUITES,
+            notes={"trivial": "bound: the least a loop per test costs"},
+        ),
+        Framework(
+            BOUND_LOOP_PER_CLASS,
+            "A bound, not a framework: the least an asyncio test case can cost with a loop "
+            "per class, so the lower bound of any framework with that loop scope. A bare "
+            "unittest.TestCase whose setUpClass makes an asyncio loop and tearDownClass "
+            "closes it; each test runs as one task on it, with nothing else.",
+            "bare",
+            UNITTEST,
+            "import asyncio",
+            loop_scope="class",
+            suites=_BOUND_SUITES,
+            notes={"trivial": "bound: the least a loop per class costs"},
+        ),
+        Framework(
+            BOUND_UVLOOP_PER_TEST,
+            f"A bound, not a framework: {BOUND_LOOP_PER_TEST} on uvloop's loops "
+            f"({BARE_LOOP_ENV}=uvloop): the least an asyncio test case can cost with a "
+            "uvloop loop per test.",
+            "bare",
+            UNITTEST,
+            "import uvloop",
+            loop_scope="test",
+            env={BARE_LOOP_ENV: "uvloop"},
+            suites=_BOUND_SUITES,
+            notes={"trivial": "bound: the least a uvloop loop per test costs"},
         ),
     )
 }

@@ -39,14 +39,18 @@ def render(
     verdicts: Sequence[Verdict],
     about: Mapping[str, str],
     notes: Sequence[str],
+    judged: bool = True,
 ) -> str:
-    """The whole report: what was measured where, one table per suite, targets, notes."""
+    """The whole report: what was measured where, one table per suite, targets, notes.
+
+    Without judged (a smoke run), the targets table gives its ratios but no verdicts.
+    """
     lines = ["## Latest results", ""]
     lines += [f"- {key}: {value}" for key, value in about.items()]
     for outcome in outcomes:
         lines += ["", *_suite_table(outcome)]
     lines += ["", "### Targets in this run", ""]
-    lines += _targets_table(verdicts) if verdicts else ["Not judged in this run."]
+    lines += _targets_table(verdicts, judged) if verdicts else ["Not judged in this run."]
     if notes:
         lines += ["", "### Notes", ""]
         lines += [f"- {note}" for note in notes]
@@ -135,9 +139,9 @@ def _ratio(series: Series, reference: Series | None) -> str:
     return f"{series.wall().median / reference.wall().median:.2f}{_TIMES}"
 
 
-def _targets_table(verdicts: Sequence[Verdict]) -> list[str]:
-    """The targets as a table of measured ratio, limit and PASS / MISS."""
-    lines = ["| target | measured | limit | result |", "|---|--:|--:|---|"]
+def _targets_table(verdicts: Sequence[Verdict], judged: bool = True) -> list[str]:
+    """The targets as a table of measured ratio, limit, the bound's ratio, and PASS / MISS."""
+    lines = ["| target | measured | limit | bound | result |", "|---|--:|--:|--:|---|"]
     footnotes = []
     for verdict in verdicts:
         target = verdict.target
@@ -146,16 +150,38 @@ def _targets_table(verdicts: Sequence[Verdict]) -> list[str]:
         else:
             ratio = f"{verdict.ratio:.2f}{_TIMES}"
             measured, result = ratio, "PASS" if verdict.passed else "**MISS**"
+            if not judged:
+                result = "not judged (smoke run)"
+        if judged and verdict.below_bound:
+            result += " (limit below bound)"
         mark = ""
         if target.why:
             footnotes.append(target.why)
             mark = f" ({len(footnotes)})"
         limit = f"≤ {target.limit}{_TIMES}"
-        lines.append(f"| {target.describe()}{mark} | {measured} | {limit} | {result} |")
+        lines.append(
+            f"| {target.describe()}{mark} | {measured} | {limit} | {_bound(verdict)} | {result} |"
+        )
+    lines += [
+        "",
+        "bound: the same ratio with the target's bound in the framework's place (or the ratio "
+        "of the two bounds named), the least any implementation costs on this machine. No "
+        "framework can meet a limit marked (limit below bound).",
+    ]
     if footnotes:
         lines.append("")
         lines += [f"({n}) {why}.  " for n, why in enumerate(footnotes, 1)]
     return lines
+
+
+def _bound(verdict: Verdict) -> str:
+    """The bound's ratio and name, "not measured" and its name, or a dash without a bound."""
+    name = verdict.target.describe_bound()
+    if name is None:
+        return _DASH
+    if verdict.bound_ratio is None:
+        return f"not measured ({name})"
+    return f"{verdict.bound_ratio:.2f}{_TIMES} ({name})"
 
 
 def write_section(path: Path, section: str, preamble: str) -> None:

@@ -18,8 +18,19 @@ SLEEPY_SLEEP = 0.05
 #: CPU seconds each test of the cpu suite spends computing.
 CPU_WORK = 0.01
 
+#: Environment variable choosing the loop of the bare flavour: "uvloop", or asyncio's.
+BARE_LOOP_ENV = "BENCH_BARE_LOOP"
+
 #: The flavours of generated code; a framework entry names one of them.
-FLAVORS = ("sync", "isolated", "aiounit", "aiounittest", "pytest-asyncio", "cooperative")
+FLAVORS = (
+    "sync",
+    "isolated",
+    "aiounit",
+    "aiounittest",
+    "pytest-asyncio",
+    "cooperative",
+    "bare",
+)
 
 _TRACE_MODULE = '''\
 """Record which benchmark tests ran: each test appends its id to the file named by {env}."""
@@ -34,6 +45,59 @@ def mark(test_id):
     """Append test_id and a newline to the trace file."""
     os.write(_FD, (test_id + "\\n").encode())
 '''
+
+_BARE_MODULE = '''\
+"""The least an asyncio test case must do under unittest: run each test on an event loop.
+
+No checks, no time limits, no cleanup of leftover tasks: what is left is the cost of any
+framework that runs asyncio tests with a loop per test (LoopPerTest) or per class
+(LoopPerClass). {env}=uvloop makes uvloop's loops instead of asyncio's.
+"""
+
+import asyncio
+import os
+import unittest
+
+if os.environ.get("{env}") == "uvloop":
+    import uvloop
+
+    _new_loop = uvloop.new_event_loop
+else:
+    _new_loop = asyncio.new_event_loop
+
+
+class LoopPerTest(unittest.TestCase):
+    """Each test on a loop of its own, made before it and closed after it."""
+
+    def _callTestMethod(self, method):
+        loop = _new_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(loop.create_task(method()))
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+
+class LoopPerClass(unittest.TestCase):
+    """The tests of a class on one loop, made in setUpClass and closed in tearDownClass."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.loop = _new_loop()
+        asyncio.set_event_loop(cls.loop)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.loop.close()
+        asyncio.set_event_loop(None)
+
+    def _callTestMethod(self, method):
+        self.loop.run_until_complete(self.loop.create_task(method()))
+'''
+
+#: The base class of the bare flavour's tests, by loop scope.
+_BARE_BASES = {"test": "benchbare.LoopPerTest", "class": "benchbare.LoopPerClass"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +258,22 @@ def generate(
         raise ValueError(f"virtual time is an aiounit setting; the {flavor!r} flavour has none")
     if concurrent and flavor != "aiounit":
         raise ValueError(f"concurrent is an aiounit setting; the {flavor!r} flavour has none")
+    if flavor == "bare":
+        if loop_scope not in _BARE_BASES:
+            raise ValueError(
+                f"the bare flavour needs a loop scope of {' or '.join(map(repr, _BARE_BASES))}, "
+                f"not {loop_scope!r}"
+            )
+        if suite.class_fixture:
+            raise ValueError(f"the bare flavour has no class setup, which {suite.name} needs")
     if floor_sleeps:
         if flavor != "sync":
             raise ValueError(f"floor_sleeps is for the sync flavour, not {flavor!r}")
         suite = dataclasses.replace(suite, floor_sleeps=True)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "benchtrace.py").write_text(_TRACE_MODULE.format(env=TRACE_ENV))
+    if flavor == "bare":
+        (directory / "benchbare.py").write_text(_BARE_MODULE.format(env=BARE_LOOP_ENV))
     if flavor in ("pytest-asyncio", "cooperative"):
         # An ini file pins pytest's rootdir here, so no config above the temp dir leaks in.
         ini = ["[pytest]"]
@@ -238,7 +312,8 @@ def _module(
             lines += _pytest_fixture('pytest_asyncio.fixture(scope="class", loop_scope="class")')
             lines += ["", ""]
         lines.append(f'@pytest.mark.asyncio(loop_scope="{loop_scope or "function"}")')
-    base = f"({_BASES[flavor]})" if _BASES[flavor] else ""
+    base_name = _BARE_BASES[loop_scope or "test"] if flavor == "bare" else _BASES[flavor]
+    base = f"({base_name})" if base_name else ""
     lines.append(f"class TestC{class_index:02d}{base}:")
     settings = []
     if flavor == "aiounit" and loop_scope is not None:
@@ -279,6 +354,7 @@ def _header(flavor: str, suite: Suite) -> list[str]:
         "isolated": ["asyncio", "unittest"],
         "aiounit": ["asyncio", "", "aiounit"],
         "aiounittest": ["asyncio", "", "aiounittest"],
+        "bare": ["asyncio", "", "benchbare"],
         "pytest-asyncio": ["asyncio", "", "pytest", *(["pytest_asyncio"] if fixture else [])],
         "cooperative": ["asyncio", "", "pytest"],
     }[flavor]

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from benchmarks.frameworks import FLOOR, ISOLATED, SLEEPING_FLOOR
+from benchmarks.frameworks import (
+    BOUND_LOOP_PER_CLASS,
+    BOUND_LOOP_PER_TEST,
+    BOUND_UVLOOP_PER_TEST,
+    FLOOR,
+    ISOLATED,
+    SLEEPING_FLOOR,
+)
 from benchmarks.measure import Series
 from benchmarks.suites import SLEEPY_SLEEP, SUITES
 
@@ -29,36 +36,88 @@ class Target:
     #: Seconds added to the reference's median wall time: sleeps the framework cannot
     #: avoid however it runs the tests (one test's sleep per class, for concurrent classes).
     plus_seconds: float = 0.0
+    #: The bound framework of framework (see frameworks.BOUND_LOOP_PER_TEST): the least any
+    #: implementation costs. Its ratio is reported beside the measured one, and a limit
+    #: below it cannot be met.
+    bound: str | None = None
+    #: What the bound is divided by, when that is not reference: the bound of the reference,
+    #: for a target that compares two ways of running the same tests (uvloop's least cost
+    #: over asyncio's least cost). None divides the bound by reference, adjusted alike.
+    bound_reference: str | None = None
 
-    def describe(self) -> str:
-        """The target in words, e.g. "trivial: aiounit ÷ unittest-sync, wall time"."""
-        metric = "wall time" if self.metric == "wall" else "peak RSS"
+    def __post_init__(self) -> None:
+        if self.bound_reference is not None:
+            if self.bound is None:
+                raise ValueError(f"{self.describe()}: a bound_reference needs a bound")
+            if self.less_sleeps or self.plus_seconds:
+                raise ValueError(
+                    f"{self.describe()}: a ratio of two bounds takes no sleeps off or on"
+                )
+
+    def describe_bound(self) -> str | None:
+        """The bound, or the ratio of two bounds in words, as the report names it; or None.
+
+        A bound alone is divided by the target's own reference: "bound-loop-per-test".
+        Two bounds read "bound-uvloop-per-test ÷ bound-loop-per-test".
+        """
+        if self.bound is None or self.bound_reference is None:
+            return self.bound
+        return f"{self.bound} ÷ {self.bound_reference}"
+
+    def _reference(self) -> str:
+        """The reference with its adjustments, as the ratios write it."""
         reference = self.reference
         if self.less_sleeps:
             reference = f"({reference} \N{MINUS SIGN} sleeps)"
         if self.plus_seconds:
             reference = f"({reference} + {self.plus_seconds:.2f} s)"
-        return f"{self.suite}: {self.framework} ÷ {reference}, {metric}"
+        return reference
+
+    def describe(self) -> str:
+        """The target in words, e.g. "trivial: aiounit ÷ unittest-sync, wall time"."""
+        metric = "wall time" if self.metric == "wall" else "peak RSS"
+        return f"{self.suite}: {self.framework} ÷ {self._reference()}, {metric}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """How a target fared: the measured ratio, or why there is none."""
+    """How a target fared: the measured ratio, or why there is none, and its bound's ratio."""
 
     target: Target
     ratio: float | None
     missing: str | None = None
+    #: The same ratio for the target's bound (Target.bound), the least any implementation
+    #: costs; None when the target has no bound or the run did not measure it.
+    bound_ratio: float | None = None
+    bound_missing: str | None = None
 
     @property
     def passed(self) -> bool | None:
         """True or False when measured, None when the run has no numbers for it."""
         return None if self.ratio is None else self.ratio <= self.target.limit
 
+    @property
+    def below_bound(self) -> bool:
+        """True when the bound's measured ratio shows that no implementation meets the limit.
+
+        A bound over the target's own reference: the limit is below the bound's ratio. A
+        ratio of two bounds is no lower bound of a framework's ratio, as a framework adds
+        its own cost to both runs and so brings its ratio closer to 1; its ratio lies
+        between the bounds' ratio and 1. Only a limit below both is out of reach, or a
+        limit of 1 when the bounds' ratio is above it (1 itself is never reached).
+        """
+        if self.bound_ratio is None:
+            return False
+        limit = self.target.limit
+        if self.target.bound_reference is None:
+            return limit < self.bound_ratio
+        return limit < self.bound_ratio and limit <= 1.0
+
 
 TARGETS = (
-    Target("trivial", "aiounit", FLOOR, 2.5),
+    Target("trivial", "aiounit", FLOOR, 2.5, bound=BOUND_LOOP_PER_TEST),
     Target("trivial", "aiounit", ISOLATED, 0.2),
-    Target("trivial", "aiounit-class", FLOOR, 1.5),
+    Target("trivial", "aiounit-class", FLOOR, 1.5, bound=BOUND_LOOP_PER_CLASS),
     Target(
         "class-fixture",
         "aiounit",
@@ -74,7 +133,10 @@ TARGETS = (
         "aiounit-uvloop",
         "aiounit",
         1.0,
-        why="uvloop must not be slower than the asyncio loop",
+        why="uvloop must not be slower than the asyncio loop. Its bound is the least a "
+        "uvloop loop per test costs over the least an asyncio loop per test costs",
+        bound=BOUND_UVLOOP_PER_TEST,
+        bound_reference=BOUND_LOOP_PER_TEST,
     ),
     Target(
         "sleepy",
@@ -169,29 +231,64 @@ def judge(
     """
     verdicts = []
     for target in targets:
-        suite = results.get(target.suite, {})
-        pair = [suite.get(target.framework), suite.get(target.reference)]
-        lacking = [
-            name
-            for name, series in zip((target.framework, target.reference), pair, strict=True)
-            if series is None or not series.measured
-        ]
-        if lacking:
-            verdicts.append(Verdict(target, None, f"no valid measurement of {', '.join(lacking)}"))
-            continue
-        top, bottom = (_median(s, target.metric) for s in pair if s is not None)
+        ratio, missing = _ratio(results, target, target.framework, target.reference, sleeps)
+        bound_ratio = bound_missing = None
+        if target.bound is not None:
+            if target.bound_reference is None:
+                bound_ratio, bound_missing = _ratio(
+                    results, target, target.bound, target.reference, sleeps
+                )
+            else:
+                bound_ratio, bound_missing = _ratio(
+                    results, target, target.bound, target.bound_reference, None, adjust=False
+                )
+        verdicts.append(Verdict(target, ratio, missing, bound_ratio, bound_missing))
+    return verdicts
+
+
+def bounds_of(frameworks: Iterable[str], targets: Sequence[Target] = TARGETS) -> set[str]:
+    """The bounds (and the bounds they are divided by) of targets on any of frameworks."""
+    names = set(frameworks)
+    return {
+        name
+        for target in targets
+        if target.framework in names
+        for name in (target.bound, target.bound_reference)
+        if name is not None
+    }
+
+
+def _ratio(
+    results: Results,
+    target: Target,
+    top_name: str,
+    bottom_name: str,
+    sleeps: Mapping[str, float] | None,
+    adjust: bool = True,
+) -> tuple[float | None, str | None]:
+    """top_name's median over bottom_name's on the target's suite and metric, or why not.
+
+    With adjust, the target's plus_seconds and less_sleeps apply to bottom_name's median.
+    """
+    suite = results.get(target.suite, {})
+    pair = [suite.get(top_name), suite.get(bottom_name)]
+    lacking = [
+        name
+        for name, series in zip((top_name, bottom_name), pair, strict=True)
+        if series is None or not series.measured
+    ]
+    if lacking:
+        return None, f"no valid measurement of {', '.join(lacking)}"
+    top, bottom = (_median(s, target.metric) for s in pair if s is not None)
+    if adjust:
         bottom += target.plus_seconds
         if target.less_sleeps:
             if sleeps is None or target.suite not in sleeps:
-                verdicts.append(Verdict(target, None, f"the sleeps of {target.suite} are unknown"))
-                continue
+                return None, f"the sleeps of {target.suite} are unknown"
             bottom -= sleeps[target.suite]
             if bottom <= 0:
-                why = f"{target.reference} took no longer than the sleeps of {target.suite}"
-                verdicts.append(Verdict(target, None, why))
-                continue
-        verdicts.append(Verdict(target, top / bottom))
-    return verdicts
+                return None, f"{bottom_name} took no longer than the sleeps of {target.suite}"
+    return top / bottom, None
 
 
 def _median(series: Series, metric: str) -> float:

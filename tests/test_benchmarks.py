@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
+from types import ModuleType
+from unittest import mock
 
 from aiounit.hygiene import CHECKS_ENV, DEFAULT_LEVELS
-from benchmarks.frameworks import FLOOR, FRAMEWORKS, ISOLATED, SLEEPING_FLOOR, all_checks_off
+from benchmarks.frameworks import (
+    BOUND_LOOP_PER_CLASS,
+    BOUND_LOOP_PER_TEST,
+    BOUND_UVLOOP_PER_TEST,
+    FLOOR,
+    FRAMEWORKS,
+    ISOLATED,
+    SLEEPING_FLOOR,
+    all_checks_off,
+)
 from benchmarks.harness import _enough, child_env, frameworks_for
 from benchmarks.measure import (
     Count,
@@ -22,10 +36,12 @@ from benchmarks.measure import (
     validate,
 )
 from benchmarks.report import SuiteOutcome, render
-from benchmarks.suites import SUITES, Shape, generate
-from benchmarks.targets import TARGETS, Target, judge
+from benchmarks.suites import BARE_LOOP_ENV, SUITES, Shape, generate
+from benchmarks.targets import TARGETS, Target, Verdict, bounds_of, judge
 
 REPO = Path(__file__).resolve().parent.parent
+
+_BOUNDS = (BOUND_LOOP_PER_TEST, BOUND_LOOP_PER_CLASS, BOUND_UVLOOP_PER_TEST)
 
 _OK = "...\n----------------------------------------------------------------------\n"
 
@@ -239,6 +255,29 @@ class SmokeTest(unittest.TestCase):
         self.assertNotIn("aiounit-class", tables["sleepy"])
         checks = _section(done.stdout, "checks")
         self.assertRegex(checks, r"\n- aiounit \N{MINUS SIGN} aiounit-nochecks: [+-]\d+ ms in all")
+        # The bounds run their bare base classes on trivial and startup only, and each of
+        # their runs was valid: every generated test ran once, as its trace proves.
+        for suite, rows in tables.items():
+            with self.subTest(suite=suite):
+                ran = [name for name in _BOUNDS if name in rows]
+                self.assertEqual(ran, list(_BOUNDS) if suite in ("trivial", "startup") else [])
+        # The targets table gives each bound's ratio beside the measured one, unjudged.
+        targets = _targets(done.stdout)
+        times = "\N{MULTIPLICATION SIGN}"
+        for target, bound in (
+            ("trivial: aiounit \N{DIVISION SIGN} unittest-sync", BOUND_LOOP_PER_TEST),
+            ("trivial: aiounit-class \N{DIVISION SIGN} unittest-sync", BOUND_LOOP_PER_CLASS),
+            (
+                "trivial: aiounit-uvloop \N{DIVISION SIGN} aiounit",
+                f"{BOUND_UVLOOP_PER_TEST} \N{DIVISION SIGN} {BOUND_LOOP_PER_TEST}",
+            ),
+        ):
+            with self.subTest(target=target):
+                row = targets[f"{target}, wall time"]
+                self.assertRegex(row["bound"], rf"^\d+\.\d\d{times} \({re.escape(bound)}\)$")
+                self.assertEqual(row["result"], "not judged (smoke run)")
+        unbound = targets["trivial: aiounit \N{DIVISION SIGN} isolated, wall time"]
+        self.assertEqual(unbound["bound"], "\N{EN DASH}")
 
 
 class GenerateTest(unittest.TestCase):
@@ -344,6 +383,86 @@ class GenerateTest(unittest.TestCase):
         self.assertEqual(sorted(trace.read_text().split()), Shape(2, 2).ids())
 
 
+class BareFlavourTest(unittest.TestCase):
+    """The bounds' bare base classes: a loop per test or per class, and nothing else."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.directory = Path(tmp.name)
+
+    def generate(self, loop_scope: str | None, suite: str = "trivial") -> str:
+        """The first module of suite in the bare flavour with loop_scope."""
+        generate(self.directory, SUITES[suite], Shape(1, 2), "bare", loop_scope)
+        return (self.directory / "test_c00.py").read_text()
+
+    def helper(self, loop: str | None = None) -> ModuleType:
+        """The generated benchbare module, imported with BENCH_BARE_LOOP set to loop."""
+        generate(self.directory, SUITES["trivial"], Shape(1, 1), "bare", "test")
+        path = self.directory / "benchbare.py"
+        spec = importlib.util.spec_from_file_location(f"benchbare_{id(self)}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        with mock.patch.dict(os.environ):
+            os.environ.pop(BARE_LOOP_ENV, None)
+            if loop:
+                os.environ[BARE_LOOP_ENV] = loop
+            spec.loader.exec_module(module)
+        return module
+
+    def run_two_tests(self, base: type) -> tuple[list[asyncio.AbstractEventLoop], list[bool]]:
+        """Run a class of two tests on base; the loops they ran on, and whether in a task."""
+        loops: list[asyncio.AbstractEventLoop] = []
+        in_task: list[bool] = []
+
+        class Two(base):  # type: ignore[misc, valid-type]
+            async def test_a(self) -> None:
+                await asyncio.sleep(0)
+                loops.append(asyncio.get_running_loop())
+                in_task.append(asyncio.current_task() is not None)
+
+            async def test_b(self) -> None:
+                loops.append(asyncio.get_running_loop())
+                in_task.append(asyncio.current_task() is not None)
+                self.assertEqual(1 + 1, 2)
+
+        result = unittest.TestResult()
+        unittest.TestLoader().loadTestsFromTestCase(Two).run(result)
+        self.assertTrue(result.wasSuccessful(), result.errors + result.failures)
+        self.assertEqual(result.testsRun, 2)
+        return loops, in_task
+
+    def test_each_scope_derives_from_its_base(self) -> None:
+        self.assertIn("class TestC00(benchbare.LoopPerTest):", self.generate("test"))
+        self.assertIn("class TestC00(benchbare.LoopPerClass):", self.generate("class"))
+        self.assertTrue((self.directory / "benchbare.py").exists())
+
+    def test_the_bare_flavour_needs_a_scope_and_has_no_class_setup(self) -> None:
+        with self.assertRaisesRegex(ValueError, "the bare flavour needs a loop scope"):
+            self.generate(None)
+        with self.assertRaisesRegex(ValueError, "no class setup, which class-fixture needs"):
+            self.generate("test", "class-fixture")
+
+    def test_a_loop_per_test_is_made_for_each_test_and_closed(self) -> None:
+        loops, in_task = self.run_two_tests(self.helper().LoopPerTest)
+        self.assertEqual(in_task, [True, True])
+        self.assertIsNot(loops[0], loops[1])
+        self.assertEqual([loop.is_closed() for loop in loops], [True, True])
+        self.assertTrue(all(type(loop).__module__.startswith("asyncio") for loop in loops))
+
+    def test_a_loop_per_class_is_shared_and_closed_after_the_class(self) -> None:
+        loops, in_task = self.run_two_tests(self.helper().LoopPerClass)
+        self.assertEqual(in_task, [True, True])
+        self.assertIs(loops[0], loops[1])
+        self.assertTrue(loops[0].is_closed())
+
+    def test_the_uvloop_bound_runs_on_uvloop(self) -> None:
+        self.assertEqual(FRAMEWORKS[BOUND_UVLOOP_PER_TEST].environment(), {BARE_LOOP_ENV: "uvloop"})
+        loops, _ = self.run_two_tests(self.helper("uvloop").LoopPerTest)
+        self.assertEqual([type(loop).__module__ for loop in loops], ["uvloop", "uvloop"])
+        self.assertIsNot(loops[0], loops[1])
+
+
 class ChecksOffTest(unittest.TestCase):
     """aiounit-nochecks turns off every check aiounit has, read from aiounit itself."""
 
@@ -437,6 +556,21 @@ class SelectionTest(unittest.TestCase):
             ],
         )
 
+    def test_the_bounds_run_trivial_and_startup(self) -> None:
+        for suite in SUITES:
+            with self.subTest(suite=suite):
+                ran = [name for name in self.runs(suite) if name in _BOUNDS]
+                self.assertEqual(ran, list(_BOUNDS) if suite in ("trivial", "startup") else [])
+        for name in _BOUNDS:
+            self.assertFalse(FRAMEWORKS[name].peer, name)
+
+    def test_a_targets_bound_runs_with_its_framework(self) -> None:
+        self.assertEqual(bounds_of(["aiounit-class"]), {BOUND_LOOP_PER_CLASS})
+        self.assertEqual(
+            bounds_of(["aiounit-uvloop"]), {BOUND_UVLOOP_PER_TEST, BOUND_LOOP_PER_TEST}
+        )
+        self.assertEqual(bounds_of(["aiounit-virtual", "pytest-asyncio"]), set())
+
     def test_references_run_every_suite(self) -> None:
         for suite in SUITES:
             with self.subTest(suite=suite):
@@ -507,6 +641,132 @@ class TargetsTest(unittest.TestCase):
         self.assertEqual(verdict.missing, "no valid measurement of aiounit-virtual, looptime")
 
 
+class BoundTest(unittest.TestCase):
+    """A target's bound is judged beside it: a limit below the bound cannot be met."""
+
+    def verdict(self, framework: str, results: dict[str, Series]) -> Verdict:
+        """The verdict of the trivial target of framework over the floor, from results."""
+        [verdict] = [
+            v
+            for v in judge({"trivial": results})
+            if (v.target.suite, v.target.framework, v.target.reference)
+            == ("trivial", framework, FLOOR)
+        ]
+        return verdict
+
+    def test_a_limit_below_the_bounds_ratio_is_below_the_bound(self) -> None:
+        verdict = self.verdict(
+            "aiounit-class",
+            {
+                "aiounit-class": _series(0.30),
+                FLOOR: _series(0.10),
+                BOUND_LOOP_PER_CLASS: _series(0.18, 0.17, 0.19),
+            },
+        )
+        self.assertEqual(verdict.target.limit, 1.5)
+        self.assertAlmostEqual(verdict.ratio or 0, 3.0)
+        self.assertAlmostEqual(verdict.bound_ratio or 0, 1.8)
+        self.assertIs(verdict.passed, False)
+        self.assertTrue(verdict.below_bound)
+
+    def test_a_limit_above_the_bounds_ratio_is_not_below_it(self) -> None:
+        verdict = self.verdict(
+            "aiounit",
+            {"aiounit": _series(0.30), FLOOR: _series(0.10), BOUND_LOOP_PER_TEST: _series(0.19)},
+        )
+        self.assertAlmostEqual(verdict.bound_ratio or 0, 1.9)
+        self.assertIs(verdict.passed, False)
+        self.assertFalse(verdict.below_bound)
+
+    def test_an_unmeasured_bound_gives_no_ratio_and_no_mark(self) -> None:
+        verdict = self.verdict("aiounit", {"aiounit": _series(0.2), FLOOR: _series(0.1)})
+        self.assertAlmostEqual(verdict.ratio or 0, 2.0)
+        self.assertIsNone(verdict.bound_ratio)
+        self.assertEqual(verdict.bound_missing, f"no valid measurement of {BOUND_LOOP_PER_TEST}")
+        self.assertFalse(verdict.below_bound)
+
+    def test_uvloops_bound_is_a_ratio_of_two_bounds(self) -> None:
+        [target] = [t for t in TARGETS if t.framework == "aiounit-uvloop"]
+        results = {
+            "trivial": {
+                "aiounit-uvloop": _series(0.8),
+                "aiounit": _series(0.4),
+                BOUND_UVLOOP_PER_TEST: _series(0.33),
+                BOUND_LOOP_PER_TEST: _series(0.2),
+            }
+        }
+        [verdict] = judge(results, targets=[target])
+        self.assertAlmostEqual(verdict.ratio or 0, 2.0)
+        self.assertAlmostEqual(verdict.bound_ratio or 0, 1.65)
+        self.assertTrue(verdict.below_bound)
+        self.assertEqual(
+            target.describe_bound(),
+            f"{BOUND_UVLOOP_PER_TEST} \N{DIVISION SIGN} {BOUND_LOOP_PER_TEST}",
+        )
+
+    def test_a_ratio_of_two_bounds_rules_out_only_limits_up_to_one(self) -> None:
+        # Adding the same cost to both runs brings a ratio of 1.65 towards 1: a limit of 1.5
+        # is reachable by a framework that costs more, one of 1.0 or below is not.
+        results = {"trivial": {"a": _series(0.8), "b": _series(0.4), "c": _series(0.33)}}
+        results["trivial"]["d"] = _series(0.2)
+        marks = {}
+        for limit in (1.5, 1.0, 0.9):
+            target = Target("trivial", "a", "b", limit, bound="c", bound_reference="d")
+            [verdict] = judge(results, targets=[target])
+            self.assertAlmostEqual(verdict.bound_ratio or 0, 1.65)
+            marks[limit] = verdict.below_bound
+        self.assertEqual(marks, {1.5: False, 1.0: True, 0.9: True})
+        # Below 1 the bounds' ratio is the least a framework reaches, as for a single bound.
+        results["trivial"]["c"] = _series(0.16)
+        for limit, below in ((0.7, True), (0.8, False), (0.9, False)):
+            target = Target("trivial", "a", "b", limit, bound="c", bound_reference="d")
+            [verdict] = judge(results, targets=[target])
+            self.assertEqual(verdict.below_bound, below, limit)
+
+    def test_a_bound_over_the_same_reference_takes_its_adjustments(self) -> None:
+        target = Target("sleepy", "a", "ref", 2.0, plus_seconds=0.5, bound="b")
+        results = {"sleepy": {"a": _series(1.2), "ref": _series(0.1), "b": _series(0.9)}}
+        [verdict] = judge(results, targets=[target])
+        self.assertAlmostEqual(verdict.bound_ratio or 0, 1.5)
+        self.assertFalse(verdict.below_bound)
+
+    def test_a_bound_reference_needs_a_bound_and_no_adjustments(self) -> None:
+        with self.assertRaisesRegex(ValueError, "a bound_reference needs a bound"):
+            Target("trivial", "a", "ref", 1.0, bound_reference="c")
+        with self.assertRaisesRegex(ValueError, "a ratio of two bounds takes no sleeps"):
+            Target("trivial", "a", "ref", 1.0, plus_seconds=1.0, bound="b", bound_reference="c")
+
+    def test_the_report_gives_the_bound_and_marks_a_limit_below_it(self) -> None:
+        results = {
+            "trivial": {
+                "aiounit": _series(0.20),
+                "aiounit-class": _series(0.30),
+                FLOOR: _series(0.10),
+                BOUND_LOOP_PER_TEST: _series(0.19),
+                BOUND_LOOP_PER_CLASS: _series(0.177),
+            }
+        }
+        verdicts = [v for v in judge(results) if v.target.reference == FLOOR]
+        rows = _targets(render([], verdicts, {}, []))
+        times = "\N{MULTIPLICATION SIGN}"
+        row = rows[f"trivial: aiounit-class \N{DIVISION SIGN} {FLOOR}, wall time"]
+        self.assertEqual(row["measured"], f"3.00{times}")
+        self.assertEqual(row["limit"], f"≤ 1.5{times}")
+        self.assertEqual(row["bound"], f"1.77{times} ({BOUND_LOOP_PER_CLASS})")
+        self.assertEqual(row["result"], "**MISS** (limit below bound)")
+        row = rows[f"trivial: aiounit \N{DIVISION SIGN} {FLOOR}, wall time"]
+        self.assertEqual(row["bound"], f"1.90{times} ({BOUND_LOOP_PER_TEST})")
+        self.assertEqual(row["result"], "PASS")
+        row = rows[f"sleepy: aiounit-virtual \N{DIVISION SIGN} {FLOOR}, wall time"]
+        self.assertEqual(row["bound"], "\N{EN DASH}")
+        self.assertTrue(row["result"].startswith("NOT MEASURED: "), row)
+        # A smoke run shows the same ratios but judges nothing, not even the bound.
+        rows = _targets(render([], verdicts, {}, [], judged=False))
+        row = rows[f"trivial: aiounit-class \N{DIVISION SIGN} {FLOOR}, wall time"]
+        self.assertEqual(row["bound"], f"1.77{times} ({BOUND_LOOP_PER_CLASS})")
+        self.assertEqual(row["result"], "not judged (smoke run)")
+
+
 class ReportTest(unittest.TestCase):
     """The report gives the runs of each framework and the differences a suite asks for."""
 
@@ -545,6 +805,20 @@ def _section(report: str, suite: str) -> str:
     start = report.index(f"### {suite}: ")
     end = report.find("\n### ", start + 1)
     return report[start:] if end < 0 else report[start:end]
+
+
+def _targets(report: str) -> dict[str, dict[str, str]]:
+    """target (without its footnote mark) -> its row of the targets table, by column name."""
+    lines = report[report.index("### Targets in this run") :].splitlines()
+    header = next(line for line in lines if line.startswith("| target "))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    rows = {}
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.startswith("| "):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[re.sub(r" \(\d+\)$", "", cells[0])] = dict(zip(columns, cells, strict=True))
+    return rows
 
 
 def _tables(report: str) -> dict[str, dict[str, list[str]]]:
