@@ -346,13 +346,14 @@ FRAMEWORKS: dict[str, Framework] = {
         Framework(
             BOUND_LOOP_PER_TEST,
             "A bound, not a framework: the least an asyncio test case can cost with a loop "
-            "per test, so the lower bound of any framework with that loop scope that makes "
-            "its loops with asyncio.new_event_loop(). A bare unittest.TestCase whose "
-            "_callTestMethod makes a loop, runs the test as one task on it and closes it: no "
-            "checks, no time limits, no cleanup of leftovers.",
+            "per test, so the lower bound of any framework with that loop scope. A bare "
+            "unittest.TestCase whose _callTestMethod makes a loop the cheapest known way "
+            "(aiounit's asyncio loop factory, which reuses the last closed loop's selector "
+            "and self-pipe), runs the test as one task on it and closes it: no checks, no "
+            "time limits, no cleanup of leftovers.",
             "bare",
             UNITTEST,
-            "import asyncio",
+            "import asyncio, aiounit.loops",
             loop_scope="test",
             suites=_BOUND_SUITES,
             notes={"trivial": "bound: the least a loop per test costs"},

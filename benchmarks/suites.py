@@ -63,7 +63,11 @@ if os.environ.get("{env}") == "uvloop":
 
     _new_loop = uvloop.new_event_loop
 else:
-    _new_loop = asyncio.new_event_loop
+    # The cheapest fresh asyncio loop known: aiounit's, a new loop object on the epoll
+    # instance and self-pipe of the last closed one. new_event_loop() makes both anew.
+    from aiounit.loops import resolve_loop_factory
+
+    _new_loop = resolve_loop_factory("asyncio")
 
 
 class LoopPerTest(unittest.TestCase):
