@@ -172,6 +172,11 @@ class CurrentLoopState:
                 # keeping it for the next scope unless it holds a child watcher.
                 asyncio.events._event_loop_policy = None  # type: ignore[attr-defined]
                 if getattr(policy, "_watcher", None) is None:
+                    local = getattr(policy, "_local", None)
+                    if local is not None:  # as new, and not keeping the closed loop alive
+                        local._loop = None
+                        if _SET_IN_LOCAL:
+                            local._set_called = False
                     _spare_policy = policy
                 return
             if policy is None:

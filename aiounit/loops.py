@@ -224,7 +224,7 @@ class _ReusingSelectorEventLoop(asyncio.SelectorEventLoop):
             not isinstance(selector, LoopSelector)
             or not selector.holds_only(fd)
             or this._signal_handlers
-            or frozenset(vars(selector)) != self._aiounit_fresh_attrs
+            or vars(selector).keys() != self._aiounit_fresh_attrs
             or (self._aiounit_woken and not _drain(ssock))
         ):
             return False

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
 import unittest
+import weakref
 from typing import Any
 from unittest import mock
 
@@ -159,6 +161,24 @@ class PlumbingReuseTests(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("Ran 4 tests", done.stderr)
         self.assertIn("test_2_gets_a_new_loop_on_the_same_plumbing", done.stderr)
+
+    def test_a_closed_loop_is_freed_when_its_test_ends(self) -> None:
+        # Nothing of aiounit's keeps it: not the default policy kept for the next test,
+        # nor the checks. Freed by reference counting alone, with the collector off.
+        freed: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+        class Case(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                freed.append(weakref.ref(asyncio.get_running_loop()))
+
+        gc.disable()
+        try:
+            with _clean_env():
+                result = run_suite(Case)
+            self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+            self.assertIsNone(freed[0](), "the test's closed loop is still alive")
+        finally:
+            gc.enable()
 
     def test_a_loop_left_with_a_signal_handler_hands_nothing_on(self) -> None:
         seen: list[asyncio.AbstractEventLoop] = []
