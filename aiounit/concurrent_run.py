@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import unittest
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from aiounit import capture, interrupts
@@ -49,7 +49,7 @@ class _ConcurrentMonitor(TestMonitor):
     """
 
     def __init__(
-        self, batch: _Batch, scope: ConcurrentScope, test_id: str, levels: dict[str, Level]
+        self, batch: _Batch, scope: ConcurrentScope, test_id: str, levels: Mapping[str, Level]
     ) -> None:
         loop = scope.get_loop()
         super().__init__(test_id, loop, levels, scope.owned_tasks)
@@ -202,7 +202,7 @@ class _Batch:
         self._interrupt_states[threading.get_ident()] = state
 
     def monitor(
-        self, scope: ConcurrentScope, test_id: str, levels: dict[str, Level]
+        self, scope: ConcurrentScope, test_id: str, levels: Mapping[str, Level]
     ) -> TestMonitor:
         """The checks of one test."""
         return _ConcurrentMonitor(self, scope, test_id, levels)
@@ -334,7 +334,7 @@ class _Batch:
         monitor._on_loop_exception(loop, context)
 
     @property
-    def levels(self) -> dict[str, Level]:
+    def levels(self) -> Mapping[str, Level]:
         """The check levels of the test whose code runs now (read by the never-awaited hook)."""
         monitor = self._current_monitor()
         return monitor.levels if monitor is not None else _UNAWAITED_OFF

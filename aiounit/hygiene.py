@@ -120,18 +120,19 @@ def checks(levels: Mapping[str, Level] | None = None, /, **by_name: Level) -> Ca
     return decorate
 
 
-_environment_levels: tuple[str | None, dict[str, Level]] = (None, {})
+# The run's levels (defaults, then AIOUNIT_CHECKS) by the variable's text: read for every
+# test, parsed again only when the text changed.
+_run_levels: tuple[str | None, Mapping[str, Level]] = (None, DEFAULT_LEVELS)
 
 
-def _from_environment() -> dict[str, Level]:
-    # Read for every test: parsed again only when the variable's text changed.
-    global _environment_levels
+def _levels_of_run() -> Mapping[str, Level]:
+    global _run_levels
     text = getenv(CHECKS_ENV)
-    cached, levels = _environment_levels
+    cached, levels = _run_levels
     if text == cached:
         return levels
-    levels = _parse_environment((text or "").strip())
-    _environment_levels = (text, levels)
+    levels = {**DEFAULT_LEVELS, **_parse_environment((text or "").strip())}
+    _run_levels = (text, levels)
     return levels
 
 
@@ -151,21 +152,31 @@ def _parse_environment(raw: str) -> dict[str, Level]:
     return _validate(pairs, f"environment variable {CHECKS_ENV}")
 
 
-def levels_for(method: object, class_levels: object, cls_name: str) -> dict[str, Level]:
-    """The level of every check for one test: method, then class, then run, then default."""
-    levels: dict[str, Level] = dict(DEFAULT_LEVELS)
-    levels.update(_from_environment())
-    if class_levels:
-        if not isinstance(class_levels, Mapping):
-            raise ConfigurationError(
-                f"{cls_name}.checks is {class_levels!r}: set a dict such as "
-                "{'leaked-task': 'error'}",
-                slug="bad-check-level",
-            )
-        levels.update(_validate(class_levels, f"{cls_name}.checks"))
-    levels.update(getattr(method, _ATTR, {}))
-    if (getenv(STRICT_ENV) or "").strip().lower() in ("1", "true", "yes", "on"):
-        levels = dict.fromkeys(levels, "error")
+_ALL_ERRORS: Final[Mapping[str, Level]] = dict.fromkeys(DEFAULT_LEVELS, "error")
+
+
+def levels_for(method: object, class_levels: object, cls_name: str) -> Mapping[str, Level]:
+    """The level of every check for one test: method, then class, then run, then default.
+
+    Read-only: most tests share the run's mapping.
+    """
+    levels = _levels_of_run()
+    own = getattr(method, _ATTR, None)
+    if class_levels or own:
+        levels = dict(levels)
+        if class_levels:
+            if not isinstance(class_levels, Mapping):
+                raise ConfigurationError(
+                    f"{cls_name}.checks is {class_levels!r}: set a dict such as "
+                    "{'leaked-task': 'error'}",
+                    slug="bad-check-level",
+                )
+            levels.update(_validate(class_levels, f"{cls_name}.checks"))
+        if own:
+            levels.update(own)
+    strict = getenv(STRICT_ENV)
+    if strict is not None and strict.strip().lower() in ("1", "true", "yes", "on"):
+        return _ALL_ERRORS
     return levels
 
 

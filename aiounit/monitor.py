@@ -11,7 +11,7 @@ import asyncio
 import sys
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from aiounit.blocked import StepTimer
@@ -67,7 +67,7 @@ class TestMonitor:
         self,
         test_id: str,
         loop: asyncio.AbstractEventLoop,
-        levels: dict[str, Level],
+        levels: Mapping[str, Level],
         owned: Callable[[], set[asyncio.Task[Any]]],
     ) -> None:
         self.test_id = test_id
