@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import unittest
 from unittest import mock
@@ -131,13 +132,18 @@ class VirtualTimeFailureTests(unittest.TestCase):
         self.assertIn("[deadlock]", text)
 
     def test_the_time_limit_stays_real(self) -> None:
+        # Ends the thread's work once checked: a thread still working when the process
+        # exits would make aiounit end it with this inner run's failure as its status.
+        done = threading.Event()
+        self.addCleanup(done.set)
+
         class Case(aiounit.AsyncTestCase):
             virtual_time = True
             timeout = 0.3
 
             async def test_it(self) -> None:
                 # The clock cannot jump while the thread works: the real limit ends it.
-                await asyncio.to_thread(time.sleep, 3)
+                await asyncio.to_thread(done.wait, 3)
 
         result = run_suite(Case("test_it"))
         self.assertIn("timed out after 0.3 s", messages(result.errors))
