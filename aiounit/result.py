@@ -213,6 +213,10 @@ class TestResult(unittest.TestResult):
         self._aiounit_started = 0.0
         self._aiounit_elapsed: float | None = None
         self._aiounit_findings: list[dict[str, Any]] = []
+        # The running test with its description and docstring line, each read once.
+        self._aiounit_test: Any = None
+        self._aiounit_description = ""
+        self._aiounit_doc = ""
         #: Set by the runner when Ctrl-C stopped the run before its end.
         self.interrupted = False
 
@@ -225,6 +229,9 @@ class TestResult(unittest.TestResult):
         self._aiounit_elapsed = None
         self._aiounit_started = time.perf_counter()
         description, doc = str(test), _doc(test)
+        self._aiounit_test = test
+        self._aiounit_description = description
+        self._aiounit_doc = doc
         for listener in self.listeners:
             listener.test_started(description, doc)
 
@@ -232,7 +239,8 @@ class TestResult(unittest.TestResult):
         """Keep how long the test took, including its cleanups."""
         self._aiounit_elapsed = elapsed
         # As unittest stores it: the description, not the test, which would keep it alive.
-        self.collectedDurations.append((str(test), elapsed))
+        description = self._aiounit_description if test is self._aiounit_test else str(test)
+        self.collectedDurations.append((description, elapsed))
 
     def stopTest(self, test: unittest.TestCase) -> None:
         """Finish the test's records: duration and captured output; restore the streams."""
@@ -255,6 +263,7 @@ class TestResult(unittest.TestResult):
                 record.stderr = stderr
         self._aiounit_pending = None
         self._aiounit_findings = []
+        self._aiounit_test = None
         super().stopTest(test)
 
     # -- outcomes ----------------------------------------------------------------------
@@ -316,7 +325,12 @@ class TestResult(unittest.TestResult):
             self._aiounit_findings.append(dict(finding))
 
     def _add(self, test: Any, outcome: str, message: str = "", text: str = "") -> None:
-        record = make_record(test, outcome, message, text)
+        if test is self._aiounit_test:
+            record = make_record(
+                test, outcome, message, text, self._aiounit_description, self._aiounit_doc
+            )
+        else:
+            record = make_record(test, outcome, message, text)
         if self._aiounit_findings:
             record.findings.extend(self._aiounit_findings)
             self._aiounit_findings = []
@@ -327,9 +341,21 @@ class TestResult(unittest.TestResult):
             listener.outcome_added(record)
 
 
-def make_record(test: Any, outcome: str, message: str = "", text: str = "") -> TestRecord:
-    """Build the record of one outcome of ``test`` (a test, subtest or fixture holder)."""
-    description = str(test)
+def make_record(
+    test: Any,
+    outcome: str,
+    message: str = "",
+    text: str = "",
+    description: str | None = None,
+    doc: str | None = None,
+) -> TestRecord:
+    """Build the record of one outcome of ``test`` (a test, subtest or fixture holder).
+
+    ``description`` and ``doc`` are ``str(test)`` and its docstring's first line, when
+    the caller has them already.
+    """
+    if description is None:
+        description = str(test)
     test_id = test.id()
     if isinstance(test, _SubTest):
         case = test.test_case
@@ -373,7 +399,7 @@ def make_record(test: Any, outcome: str, message: str = "", text: str = "") -> T
         target=target or test_id,
         kind="test" if target is None else "load",
         description=description,
-        doc=_doc(test),
+        doc=_doc(test) if doc is None else doc,
         module=module,
         classname=classname,
         name=name,
