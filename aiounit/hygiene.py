@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from aiounit.env import getenv
@@ -69,13 +68,30 @@ class CheckWarning(UserWarning):
     """A check at level ``warn`` found something (shown when no aiounit result records it)."""
 
 
-@dataclass(frozen=True)
 class Finding:
-    """One thing a check found, attached to the test that caused it."""
+    """One thing a check found, attached to the test that caused it.
 
-    check: str
-    level: Level
-    message: str
+    A plain class rather than a dataclass, which would cost a millisecond to build when
+    every test run imports this module.
+    """
+
+    __slots__ = ("check", "level", "message")
+
+    def __init__(self, check: str, level: Level, message: str) -> None:
+        self.check = check
+        self.level = level
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return (self.check, self.level, self.message) == (other.check, other.level, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.check, self.level, self.message))
+
+    def __repr__(self) -> str:
+        return f"Finding(check={self.check!r}, level={self.level!r}, message={self.message!r})"
 
     def as_record(self) -> dict[str, Any]:
         """The JSON-compatible form the result records."""

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import types
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from aiounit.blocked import StepTimer
@@ -27,13 +27,17 @@ _IDLE_PAUSE: Final = 0.025
 _NEVER: Final = float("inf")
 
 
-class StepSample(NamedTuple):
+class StepSample:
     """What the sampler saw of a step that ran long: the step (by its start), its frames
     (file, line, function, code flags; outermost first) and the callback it runs."""
 
-    start: float
-    frames: list[tuple[str, int, str, int]]
-    handle: str
+    # A plain class: a NamedTuple costs more to build at import than the rest of this.
+    __slots__ = ("frames", "handle", "start")
+
+    def __init__(self, start: float, frames: list[tuple[str, int, str, int]], handle: str) -> None:
+        self.start = start
+        self.frames = frames
+        self.handle = handle
 
 
 def _step_sample(start: float, thread_id: int) -> StepSample | None:

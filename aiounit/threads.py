@@ -13,7 +13,6 @@ import types
 import unittest
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from aiounit import exit_guard
@@ -77,14 +76,22 @@ def thread_grace() -> float:
     return value
 
 
-@dataclass(frozen=True)
 class ThreadOrigin:
     """Which test started a thread, and where (frames outermost first)."""
 
-    test_id: str
-    frames: tuple[tuple[str, int, str], ...]
-    #: Identifies the run of the test that started the thread (a test id may run twice).
-    token: object
+    # A plain class: a dataclass costs a millisecond to build at import.
+    __slots__ = ("frames", "test_id", "token")
+
+    def __init__(
+        self, test_id: str, frames: tuple[tuple[str, int, str], ...], token: object
+    ) -> None:
+        self.test_id = test_id
+        self.frames = frames
+        #: Identifies the run of the test that started the thread (a test id may run twice).
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"ThreadOrigin(test_id={self.test_id!r}, frames={len(self.frames)})"
 
 
 # Every thread started while a test ran, until the thread object is freed.
