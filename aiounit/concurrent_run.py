@@ -311,7 +311,7 @@ class _Batch:
     def _current_monitor(self) -> TestMonitor | None:
         mark = _TEST_MARK.get(None)
         if mark is None:
-            slot: _Slot | None = getattr(_local, "slot", None)
+            slot = _local.slot
             mark = slot.mark if slot is not None else None
         return self.monitors.get(mark) if mark is not None else None
 

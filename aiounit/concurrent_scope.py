@@ -23,14 +23,20 @@ __unittest = True
 
 _T = TypeVar("_T")
 
+
 # The test a worker thread runs: what the case asks for when it opens its loop.
-_local = threading.local()
+class _ThreadSlot(threading.local):
+    # A class default: reading a thread-local attribute that is not set raises inside.
+    slot: _Slot | None = None
+
+
+_local = _ThreadSlot()
 
 
 def scope_for(owner: LoopScope, context: contextvars.Context) -> ConcurrentScope | None:
     """The scope of a test that a concurrent batch on ``owner``'s loop runs in this
     thread, or None when this thread runs no such test."""
-    slot: _Slot | None = getattr(_local, "slot", None)
+    slot = _local.slot
     if slot is None or slot.batch.owner is not owner:
         return None
     return ConcurrentScope(slot, owner, context)
