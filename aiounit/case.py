@@ -23,7 +23,7 @@ from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
 from aiounit.loops import LoopFactory, resolve_loop_factory
 from aiounit.monitor import TestMonitor
-from aiounit.scope import BorrowedScope, LoopScope, as_coroutine
+from aiounit.scope import BorrowedScope, LoopScope, StepSource, as_coroutine
 from aiounit.threads import ThreadWatch
 from aiounit.timeouts import (
     LoopBlockedInterrupt,
@@ -146,36 +146,31 @@ def _time_limit(
 ) -> _TimeoutGuard:
     """Run a class hook or class cleanup under the class's time limit."""
     seconds, source = timeout_for(method, _static_lookup(cls, "timeout"), cls.__qualname__)
-    getters = _step_getters(scope)
-    return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, getters))
+    steps = _ClassSteps(scope)
+    return _TimeoutGuard(_new_job(f"{cls.__qualname__}: {what}", seconds, source, steps))
 
 
-def _step_getters(
-    scope: Callable[[], Any],
-) -> tuple[Callable[[], asyncio.AbstractEventLoop | None], Callable[[], asyncio.Task[Any] | None]]:
-    """The loop of a scope, and the task of the step it runs now: what a timeout or a
-    Ctrl-C acts on. ``scope`` is called each time, as a class may open its loop later."""
+class _ClassSteps:
+    """The steps of a class's scope, looked up each time: a class may open its loop later."""
 
-    def loop() -> asyncio.AbstractEventLoop | None:
-        return getattr(scope(), "loop", None)
+    __slots__ = ("_scope",)
 
-    def task() -> asyncio.Task[Any] | None:
-        return getattr(scope(), "current_task", None)
+    def __init__(self, scope: Callable[[], Any]) -> None:
+        self._scope = scope
 
-    return loop, task
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return getattr(self._scope(), "loop", None)
+
+    @property
+    def current_task(self) -> asyncio.Task[Any] | None:
+        return getattr(self._scope(), "current_task", None)
 
 
-def _new_job(
-    what: str,
-    seconds: float | None,
-    source: str,
-    getters: tuple[
-        Callable[[], asyncio.AbstractEventLoop | None], Callable[[], asyncio.Task[Any] | None]
-    ],
-) -> TimeoutJob | None:
+def _new_job(what: str, seconds: float | None, source: str, steps: StepSource) -> TimeoutJob | None:
     if seconds is None:
         return None
-    return TimeoutJob(what, seconds, source, *getters)
+    return TimeoutJob(what, seconds, source, steps)
 
 
 class _TimeoutGuard:
@@ -571,8 +566,7 @@ class AsyncTestCase(unittest.TestCase):
         levels = levels_for(method, cls.checks, cls.__qualname__)
         runner = self._asyncioRunner  # kept: the attribute is cleared before the loop closes
         test_id = self.id()
-        getters = _step_getters(lambda: runner)  # the time limit's, and Ctrl-C's
-        job = _new_job(test_id, seconds, source, getters)
+        job = _new_job(test_id, seconds, source, runner)  # the scope is the steps acted on
         # Set when the test runs at the same time as others of its class (concurrent).
         batch = getattr(runner, "concurrent_batch", None)
         if job is not None:
@@ -580,7 +574,7 @@ class AsyncTestCase(unittest.TestCase):
             if batch is not None:
                 batch.adopt_job(job, runner)
             job.watcher.arm(job)
-        state = interrupts.TestInterrupts(test_id, *getters)
+        state = interrupts.TestInterrupts(test_id, runner)
         self._aiounit_interrupts = state
         if batch is not None:
             batch.add_interrupts(state)

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Final, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aiounit.errors import AiounitError
+
+if TYPE_CHECKING:  # a scope is what gives the steps; imported for annotations only
+    from aiounit.scope import StepSource
 
 __all__ = ["InterruptedTestError", "KeyboardInterruptInTestError", "TestInterrupts"]
 
@@ -42,8 +45,8 @@ _MESSAGE: Final = (
 class TestInterrupts:
     """The Ctrl-C state of one running test.
 
-    ``task`` returns the task of the step running now, which the first Ctrl-C cancels
-    (as asyncio.Runner does for its main task); ``loop`` returns the test's loop.
+    ``steps`` gives the test's loop and the task of the step running now, which the
+    first Ctrl-C cancels (as asyncio.Runner does for its main task).
     """
 
     __test__ = False  # not a test class, whatever pytest's name patterns say
@@ -51,12 +54,10 @@ class TestInterrupts:
     def __init__(
         self,
         test_id: str,
-        loop: Callable[[], asyncio.AbstractEventLoop | None],
-        task: Callable[[], asyncio.Task[Any] | None],
+        steps: StepSource,
     ) -> None:
         self.test_id = test_id
-        self._loop = loop
-        self._task = task
+        self._steps = steps
         self.presses = 0
 
     @property
@@ -69,8 +70,8 @@ class TestInterrupts:
         self.presses += 1
         if self.presses > 1:
             raise KeyboardInterrupt
-        task = self._task()
-        loop = self._loop()
+        task = self._steps.current_task
+        loop = self._steps.loop
         if task is not None and not task.done() and loop is not None and loop.is_running():
             task.cancel(msg="interrupted by Ctrl-C")
             # The loop may be waiting in select(), which Python restarts after a signal
@@ -83,7 +84,7 @@ class TestInterrupts:
         """Count a Ctrl-C and cancel the running step, raising nothing: used for the
         tests of a concurrent class, which a first Ctrl-C ends all together."""
         self.presses += 1
-        task = self._task()
+        task = self._steps.current_task
         if task is not None and not task.done():
             task.cancel(msg="interrupted by Ctrl-C")
 

@@ -9,7 +9,7 @@ import os
 import sys
 import types
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiounit._compat import (
     CurrentLoopState,
@@ -23,7 +23,7 @@ from aiounit.clock import ClockMode, VirtualClock, install_virtual_time
 from aiounit.errors import LoopTamperedError
 from aiounit.loops import LoopFactory, default_loop_debug, default_loop_factory
 
-__all__ = ["BorrowedScope", "LoopScope", "as_coroutine"]
+__all__ = ["BorrowedScope", "LoopScope", "StepSource", "as_coroutine"]
 
 # Frames of this module sit between the user's code and the loop: hide them from
 # failure tracebacks so a failure points at the test.
@@ -40,6 +40,21 @@ _TEST_MARK: contextvars.ContextVar[object] = contextvars.ContextVar("aiounit_tes
 # Private loop attributes read only to skip no-op shutdown steps; a loop without them
 # (uvloop, third-party loops) simply gets every step.
 _MISSING = object()
+
+
+class StepSource(Protocol):
+    """What a time limit or a Ctrl-C acts on: a scope's loop (None until it is made) and
+    the task of the step it runs now (None between steps). Every scope is one."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop, once made."""
+        ...
+
+    @property
+    def current_task(self) -> asyncio.Task[Any] | None:
+        """The task of the step running now."""
+        ...
 
 
 async def _await(awaitable: Awaitable[T]) -> T:

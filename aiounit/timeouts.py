@@ -7,11 +7,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from aiounit.env import getenv
 from aiounit.errors import AiounitError, ConfigurationError
 from aiounit.stacks import describe_tasks, describe_thread
+
+if TYPE_CHECKING:  # a scope is what gives the steps; imported for annotations only
+    from aiounit.scope import StepSource
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -131,10 +134,10 @@ def timeout_for(method: object, cls_limit: object, cls_name: str) -> tuple[float
 class TimeoutJob:
     """One test's (or class hook's) time limit, watched by the watchdog thread.
 
-    ``loop`` returns the loop the test runs on (or None before it has one); ``task``
-    returns the task running the current step, which is cancelled when the limit passes
-    while the loop runs. When the loop does not answer, the thread that runs the test
-    is interrupted with :class:`LoopBlockedInterrupt`.
+    ``steps`` gives the loop the test runs on (or None before it has one) and the task
+    running the current step, which is cancelled when the limit passes while the loop
+    runs. When the loop does not answer, the thread that runs the test is interrupted
+    with :class:`LoopBlockedInterrupt`.
     """
 
     #: What arms and disarms the job: the watchdog, or a concurrent class's own watcher.
@@ -145,14 +148,12 @@ class TimeoutJob:
         what: str,
         seconds: float,
         source: str,
-        loop: Callable[[], asyncio.AbstractEventLoop | None],
-        task: Callable[[], asyncio.Task[Any] | None],
+        steps: StepSource,
     ) -> None:
         self.what = what
         self.seconds = seconds
         self.source = source
-        self._loop = loop
-        self._task = task
+        self._steps = steps
         self.thread_id = threading.get_ident()
         self.deadline = time.monotonic() + seconds
         self.fired = 0
@@ -186,7 +187,7 @@ class TimeoutJob:
         firing = self.fired
         answered = self._answered = threading.Event()
         try:
-            loop = self._loop()
+            loop = self._steps.loop
             if loop is not None and loop.is_running() and not loop.is_closed():
                 try:
                     loop.call_soon_threadsafe(self._in_loop, firing)
@@ -231,8 +232,8 @@ class TimeoutJob:
             return
         if self._answered is not None:
             self._answered.set()
-        loop = self._loop()
-        task = self._task()
+        loop = self._steps.loop
+        task = self._steps.current_task
         if loop is None:
             return
         owned = self.tasks
