@@ -234,14 +234,9 @@ def judge(
         ratio, missing = _ratio(results, target, target.framework, target.reference, sleeps)
         bound_ratio = bound_missing = None
         if target.bound is not None:
-            if target.bound_reference is None:
-                bound_ratio, bound_missing = _ratio(
-                    results, target, target.bound, target.reference, sleeps
-                )
-            else:
-                bound_ratio, bound_missing = _ratio(
-                    results, target, target.bound, target.bound_reference, None, adjust=False
-                )
+            # A ratio of two bounds takes no adjustment: __post_init__ allows it none.
+            bottom = target.bound_reference or target.reference
+            bound_ratio, bound_missing = _ratio(results, target, target.bound, bottom, sleeps)
         verdicts.append(Verdict(target, ratio, missing, bound_ratio, bound_missing))
     return verdicts
 
@@ -264,11 +259,10 @@ def _ratio(
     top_name: str,
     bottom_name: str,
     sleeps: Mapping[str, float] | None,
-    adjust: bool = True,
 ) -> tuple[float | None, str | None]:
     """top_name's median over bottom_name's on the target's suite and metric, or why not.
 
-    With adjust, the target's plus_seconds and less_sleeps apply to bottom_name's median.
+    The target's plus_seconds and less_sleeps apply to bottom_name's median.
     """
     suite = results.get(target.suite, {})
     pair = [suite.get(top_name), suite.get(bottom_name)]
@@ -280,14 +274,13 @@ def _ratio(
     if lacking:
         return None, f"no valid measurement of {', '.join(lacking)}"
     top, bottom = (_median(s, target.metric) for s in pair if s is not None)
-    if adjust:
-        bottom += target.plus_seconds
-        if target.less_sleeps:
-            if sleeps is None or target.suite not in sleeps:
-                return None, f"the sleeps of {target.suite} are unknown"
-            bottom -= sleeps[target.suite]
-            if bottom <= 0:
-                return None, f"{bottom_name} took no longer than the sleeps of {target.suite}"
+    bottom += target.plus_seconds
+    if target.less_sleeps:
+        if sleeps is None or target.suite not in sleeps:
+            return None, f"the sleeps of {target.suite} are unknown"
+        bottom -= sleeps[target.suite]
+        if bottom <= 0:
+            return None, f"{bottom_name} took no longer than the sleeps of {target.suite}"
     return top / bottom, None
 
 
