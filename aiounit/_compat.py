@@ -171,7 +171,7 @@ class CurrentLoopState:
                 # The scope's set_event_loop() created the default policy: drop it again,
                 # keeping it for the next scope unless it holds a child watcher.
                 asyncio.events._event_loop_policy = None  # type: ignore[attr-defined]
-                if getattr(policy, "_watcher", None) is None:
+                if _without_watcher(policy):
                     local = getattr(policy, "_local", None)
                     if local is not None:  # as new, and not keeping the closed loop alive
                         local._loop = None
@@ -210,7 +210,7 @@ def set_current_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     if (
         _SET_IN_LOCAL
         and type(policy) is _DEFAULT_POLICY
-        and getattr(policy, "_watcher", None) is None
+        and _without_watcher(policy)
         and (loop is None or isinstance(loop, asyncio.AbstractEventLoop))
     ):
         # What the default policy's set_event_loop() does when it has no child watcher
@@ -220,6 +220,12 @@ def set_current_loop(loop: asyncio.AbstractEventLoop | None) -> None:
         local._loop = loop
         return
     asyncio.set_event_loop(loop)
+
+
+def _without_watcher(policy: Any) -> bool:
+    # A default policy with a child watcher (3.11, 3.12) attaches it to each loop it is
+    # given: only one without a watcher may be kept, or have its current loop set directly.
+    return getattr(policy, "_watcher", None) is None
 
 
 def _default_policy_type() -> type | None:
