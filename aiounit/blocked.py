@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiounit import cpu_wait
 from aiounit.hygiene import BLOCKED_LOOP_THRESHOLD_ENV
-from aiounit.loops import LoopSelector
 from aiounit.origins import format_frames, is_internal
 from aiounit.sampler import StepSample, sampler
+from aiounit.selector_loop import LoopSelector
 
 if TYPE_CHECKING:
     from aiounit.monitor import TestMonitor

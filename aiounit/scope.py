@@ -233,7 +233,7 @@ class LoopScope:
 
         Callbacks run last in, first out, after the loop's shutdown steps, and also when
         one of those fails. A selector still carrying a hook (the virtual clock's, the
-        blocked-loop timer's) could not be handed on to the next loop (see aiounit.loops).
+        blocked-loop timer's) could not be handed on to the next loop (see aiounit.selector_loop).
         """
         self._before_close.append(callback)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import os
 import signal
@@ -13,7 +14,7 @@ from typing import Any
 from unittest import mock
 
 import aiounit
-from aiounit import loops
+from aiounit import loops, selector_loop
 from tests.support import messages, run_suite
 
 CUSTOM_LOOPS: list[asyncio.AbstractEventLoop] = []
@@ -204,7 +205,7 @@ class PlumbingReuseTests(unittest.TestCase):
         # Its selector was closed with it, not handed to the second loop or kept.
         (selector,) = plumbing
         self.assertTrue(selector._selector.closed)
-        self.assertNotIn(selector, [spare[0] for spare in loops._spares])
+        self.assertNotIn(selector, [spare[0] for spare in selector_loop._spares])
         self.assertIsNot(second._selector, selector)  # type: ignore[attr-defined]
         self.assertEqual(signal.getsignal(signal.SIGUSR1), signal.SIG_DFL)
 
@@ -235,13 +236,69 @@ class PlumbingReuseTests(unittest.TestCase):
     def test_spares_are_closed_at_exit_and_in_a_forked_child(self) -> None:
         loop = loops.resolve_loop_factory("asyncio")()
         loop.close()
-        spares = list(loops._spares)
+        spares = list(selector_loop._spares)
         self.assertTrue(spares)
-        loops._close_spares()  # what atexit and a forked child run
-        self.assertEqual(loops._spares, [])
+        selector_loop._close_spares()  # what atexit and a forked child run
+        self.assertEqual(selector_loop._spares, [])
         for _selector, reading, writing, _attrs in spares:
             self.assertEqual(reading.fileno(), -1)
             self.assertEqual(writing.fileno(), -1)
+
+
+@unittest.skipIf(sys.platform == "win32", "the default loop there is the proactor")
+class LoopPlanTests(unittest.TestCase):
+    """A loop made on reused plumbing is set up from a plan of asyncio's own constructors."""
+
+    def _from_plan(self) -> asyncio.AbstractEventLoop:
+        # A loop closed first leaves a spare; the next one is made on it, from the plan.
+        loops.resolve_loop_factory("asyncio")().close()
+        self.assertIsNotNone(selector_loop._plan, "no plan was learned on this Python")
+        made_by_asyncio: list[object] = []
+        real_init = asyncio.selector_events.BaseSelectorEventLoop.__init__
+
+        def watched_init(loop: Any, *args: Any) -> None:
+            made_by_asyncio.append(loop)
+            real_init(loop, *args)
+
+        with mock.patch.object(
+            asyncio.selector_events.BaseSelectorEventLoop, "__init__", watched_init
+        ):
+            loop = loops.resolve_loop_factory("asyncio")()
+        self.addCleanup(loop.close)
+        self.assertEqual(made_by_asyncio, [], "the loop was made by asyncio's constructors")
+        return loop
+
+    def test_a_loop_from_the_plan_is_what_asyncio_makes(self) -> None:
+        with _clean_env():
+            first = self._from_plan()
+            second = self._from_plan()
+        reference = asyncio.SelectorEventLoop()
+        self.addCleanup(reference.close)
+        ours = {k: v for k, v in vars(first).items() if not k.startswith("_aiounit_")}
+        # The same attributes, set in the same order as asyncio's constructors set them.
+        self.assertEqual(list(ours), list(vars(reference)))
+        for name, value in vars(reference).items():
+            mine = ours[name]
+            if name in ("_selector", "_ssock", "_csock"):
+                self.assertIsNot(mine, value)  # plumbing of its own
+            elif isinstance(value, (int, float, str, type(None))):
+                self.assertEqual(mine, value, name)
+            else:  # a container: empty, of asyncio's type, and not shared with another loop
+                self.assertIs(type(mine), type(value), name)
+                self.assertEqual(len(mine), 0, name)
+                self.assertIsNot(mine, getattr(second, name), name)
+        self.assertEqual(first.run_until_complete(asyncio.sleep(0, "ran")), "ran")
+
+    def test_its_debug_mode_follows_the_environment_as_asyncio_does(self) -> None:
+        with _clean_env(PYTHONASYNCIODEBUG="1"):
+            self.assertTrue(self._from_plan().get_debug())
+        with _clean_env():
+            self.assertEqual(self._from_plan().get_debug(), bool(sys.flags.dev_mode))
+
+    def test_a_value_the_plan_cannot_make_leaves_the_loops_to_asyncio(self) -> None:
+        self.assertIsNotNone(selector_loop._plan_of({"_ready": collections.deque(), "_n": 0}))
+        self.assertIsNone(selector_loop._plan_of({"_handle": object()}))
+        self.assertIsNone(selector_loop._plan_of({"_ready": collections.deque([1])}))
 
 
 class EmptyPollTests(unittest.TestCase):
@@ -250,7 +307,7 @@ class EmptyPollTests(unittest.TestCase):
     def test_a_poll_that_cannot_wait_skips_the_wake_up_socket_alone(self) -> None:
         import socket
 
-        selector = loops.LoopSelector()
+        selector = selector_loop.LoopSelector()
         reading, writing = socket.socketpair()
         self.addCleanup(selector.close)
         self.addCleanup(reading.close)
