@@ -43,6 +43,9 @@ _SCOPES = ("test", "class")
 _T = TypeVar("_T")
 _C = TypeVar("_C", bound=type[unittest.TestCase])
 
+# An entry of unittest's cleanup stacks: the function, its args and kwargs.
+_Cleanup = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
 # Marks the class-hook wrappers installed by __init_subclass__, so a hook is wrapped once.
 _WRAPPED = "_aiounit_class_hook"
 
@@ -352,7 +355,8 @@ class AsyncTestCase(unittest.TestCase):
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
     # Set by unittest.TestCase; declared here for the type checker.
-    _class_cleanups: ClassVar[list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]]
+    _class_cleanups: ClassVar[list[_Cleanup]]
+    _cleanups: list[_Cleanup]
     tearDown_exceptions: ClassVar[list[Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -559,6 +563,7 @@ class AsyncTestCase(unittest.TestCase):
     def _callSetUp(self) -> None:
         # The time limit and the checks run from here (a skipped test gets neither) to
         # the end of run(); a bad setting fails this test, not the run.
+        self._cleanups.append(_CLOSE_TEST_LOOP)  # first in, so it runs last
         cls = type(self)
         method = self._aiounit_method
         # Plain data, read with getattr (cheaper, per test) rather than _static_lookup.
@@ -714,13 +719,17 @@ class AsyncTestCase(unittest.TestCase):
 
         Closing the loop is the test's last step, inside its report: an error or a hang
         while cancelling leftover tasks or shutting down is reported against the test.
+        It is the first cleanup the test registers, so it runs after all the others.
         """
-        ok: Any = super().doCleanups()
-        if self._aiounit_in_context == 0 and self._asyncioRunner is not None:
-            self.addCleanup(_close_test_loop)
-            closed: Any = super().doCleanups()
-            ok = ok and closed
-        return ok
+        cleanups = self._cleanups
+        if self._aiounit_in_context and cleanups and cleanups[0] is _CLOSE_TEST_LOOP:
+            # Called by the test itself: its loop stays open for the rest of the test.
+            del cleanups[0]
+            try:
+                return super().doCleanups()
+            finally:
+                cleanups.insert(0, _CLOSE_TEST_LOOP)
+        return super().doCleanups()
 
     def _aiounit_close_runner(self) -> None:
         monitor, self._aiounit_monitor = self._aiounit_monitor, None
@@ -856,6 +865,14 @@ class AsyncTestCase(unittest.TestCase):
 def _close_test_loop() -> None:
     """Stands for closing the test's loop among its cleanups; run by ``_callCleanup``."""
     raise AssertionError("the test's loop is closed by AsyncTestCase._callCleanup")
+
+
+# The entry of the cleanup stack that closes the test's loop (function, args, kwargs).
+_CLOSE_TEST_LOOP: _Cleanup = (
+    _close_test_loop,
+    (),
+    {},
+)
 
 
 def _running_here(loop: asyncio.AbstractEventLoop) -> bool:

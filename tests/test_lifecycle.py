@@ -384,10 +384,13 @@ class CleanupTests(unittest.TestCase):
         class Case(aiounit.AsyncTestCase):
             def test_it(self) -> None:
                 events.append("started")
+                loop = asyncio.get_event_loop()
                 self.addCleanup(events.append, "sync cleanup")
                 self.addAsyncCleanup(self.async_cleanup)
                 self.doCleanups()
-                events.append("end")
+                # The test's loop stays open for the rest of it, and for its last cleanups.
+                events.append(f"end, loop closed: {loop.is_closed()}")
+                self.addAsyncCleanup(self.async_cleanup)
 
             async def async_cleanup(self) -> None:
                 await asyncio.sleep(0)
@@ -395,7 +398,16 @@ class CleanupTests(unittest.TestCase):
 
         result = run_suite(Case("test_it"))
         self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
-        self.assertEqual(events, ["started", "async cleanup", "sync cleanup", "end"])
+        self.assertEqual(
+            events,
+            [
+                "started",
+                "async cleanup",
+                "sync cleanup",
+                "end, loop closed: False",
+                "async cleanup",
+            ],
+        )
 
     def test_doCleanups_inside_an_async_test(self) -> None:
         events: list[str] = []
