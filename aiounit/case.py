@@ -23,7 +23,7 @@ from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
 from aiounit.loops import LoopFactory, resolve_loop_factory
 from aiounit.monitor import TestMonitor
-from aiounit.scope import BorrowedScope, LoopScope, StepSource, as_coroutine
+from aiounit.scope import BorrowedScope, LoopScope, StepSource
 from aiounit.threads import ThreadWatch
 from aiounit.timeouts import (
     LoopBlockedInterrupt,
@@ -354,6 +354,21 @@ class AsyncTestCase(unittest.TestCase):
     clock: VirtualClock
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
+
+    # A test's own state, set while it runs: until then these class-level defaults stand
+    # for it, so making the test instances of a suite sets nothing, and a test that has
+    # not run pickles (parallel runners send tests to worker processes). The first two
+    # names are the stdlib's.
+    _asyncioRunner: Any = None
+    _asyncioTestContext: contextvars.Context | None = None
+    _aiounit_in_context = 0
+    _aiounit_job: TimeoutJob | None = None
+    _aiounit_monitor: TestMonitor | None = None
+    _aiounit_threads: ThreadWatch | None = None
+    _aiounit_result: unittest.TestResult | None = None
+    _aiounit_interrupts: interrupts.TestInterrupts | None = None
+    _aiounit_raised = False
+    _aiounit_method: object = None  # the test's function, read when it runs
     # Set by unittest.TestCase; declared here for the type checker.
     _class_cleanups: ClassVar[list[_Cleanup]]
     _cleanups: list[_Cleanup]
@@ -463,21 +478,6 @@ class AsyncTestCase(unittest.TestCase):
             # that wins over the run's default loop (AIOUNIT_LOOP=uvloop, say).
             factory = resolve_loop_factory("asyncio")
         return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
-
-    def __init__(self, methodName: str = "runTest") -> None:
-        super().__init__(methodName)
-        # Both stay None until the test runs, so a test that has not run pickles (parallel
-        # runners send tests to worker processes). The names are the stdlib's.
-        self._asyncioRunner: Any = None
-        self._asyncioTestContext: contextvars.Context | None = None
-        self._aiounit_in_context = 0
-        self._aiounit_job: TimeoutJob | None = None
-        self._aiounit_monitor: TestMonitor | None = None
-        self._aiounit_threads: ThreadWatch | None = None
-        self._aiounit_result: unittest.TestResult | None = None
-        self._aiounit_interrupts: interrupts.TestInterrupts | None = None
-        self._aiounit_raised = False
-        self._aiounit_method: object = None  # the test's function, read when it runs
 
     # -- the stdlib's async API ---------------------------------------------------------
 
@@ -693,7 +693,11 @@ class AsyncTestCase(unittest.TestCase):
     def _aiounit_await(self, awaitable: Any) -> Any:
         runner = self._asyncioRunner
         loop = runner.get_loop()
-        if _running_here(loop):
+        # Whether this thread is inside the loop, which cannot be re-entered (tests of a
+        # concurrent class run their unittest parts in other threads, beside the running
+        # loop). _get_running_loop() is public despite its name, and answers None where
+        # get_running_loop() would raise.
+        if asyncio._get_running_loop() is loop:
             # doCleanups() called from inside an async test: the loop cannot be re-entered.
             close = getattr(awaitable, "close", None)
             if close is not None:
@@ -710,7 +714,7 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_in_context += 1
         try:
             with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
-                return runner.run(as_coroutine(awaitable), context=context)
+                return runner.run(awaitable, context=context)  # which takes any awaitable
         finally:
             self._aiounit_in_context -= 1
 
@@ -873,14 +877,6 @@ _CLOSE_TEST_LOOP: _Cleanup = (
     (),
     {},
 )
-
-
-def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
-    # Whether this thread is inside the loop: it cannot be re-entered. Tests of a
-    # concurrent class run their unittest parts in other threads, beside the running loop.
-    # _get_running_loop() answers None where get_running_loop() would raise (and the
-    # loop is not running in the common case): a public function, despite its name.
-    return asyncio._get_running_loop() is loop
 
 
 def _async_cm_methods(cm: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -107,8 +107,8 @@ class TestMonitor:
     def before_teardown_of_loop(self) -> None:
         """Record the test's tasks that are still pending (they are cancelled next), and
         what it left open on the loop."""
-        if self.levels["leaked-task"] != "off":
-            for task in sorted(self._owned(), key=lambda t: t.get_name()):
+        if self.levels["leaked-task"] != "off" and (owned := self._owned()):
+            for task in sorted(owned, key=lambda t: t.get_name()):
                 if task.done():
                     continue
                 self.add(

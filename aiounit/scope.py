@@ -163,7 +163,9 @@ class LoopScope:
 
     def run(self, coro: Awaitable[T], *, context: contextvars.Context | None = None) -> T:
         """Run ``coro`` as a task on the scope's loop, in ``context``, and return its result."""
-        loop = self.get_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self.get_loop()
         if loop.is_closed():
             close = getattr(coro, "close", None)
             if close is not None:
