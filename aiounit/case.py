@@ -851,7 +851,9 @@ class AsyncTestCase(unittest.TestCase):
         """Run the test without a result; exceptions propagate.
 
         As in the stdlib, the loop stays open when the test raises, so that
-        ``doCleanups()`` can still run async cleanups on it afterwards.
+        ``doCleanups()`` can still run async cleanups on it afterwards. When the test
+        passes, its cleanups run and its loop closes, and what the checks found is
+        raised as under :meth:`run` it fails the test (:class:`~aiounit.CheckError`).
         """
         self._setupAsyncioRunner()
         try:

@@ -490,6 +490,29 @@ class DebugTests(unittest.TestCase):
         test.debug()
         self.assertTrue(test.loop.is_closed())
 
+    def test_debug_raises_what_the_checks_found(self) -> None:
+        # As run() fails the test for an error-level finding, debug() raises it, once the
+        # test's cleanups and the loop's close have run.
+        events: list[str] = []
+
+        async def forgotten() -> None:
+            pass
+
+        class Case(aiounit.AsyncTestCase):
+            async def test_it(self) -> None:
+                self.addCleanup(events.append, "cleanup")
+                self.loop = asyncio.get_running_loop()
+                forgotten()
+
+        test = Case("test_it")
+        with self.assertRaises(aiounit.CheckError) as caught:
+            test.debug()
+        self.assertIn("coroutine", str(caught.exception))
+        self.assertIn("forgotten() was created but never awaited", str(caught.exception))
+        self.assertIn("[unawaited-coroutine]", str(caught.exception))
+        self.assertEqual(events, ["cleanup"])
+        self.assertTrue(test.loop.is_closed())
+
 
 class OverridePointTests(unittest.TestCase):
     def test_a_custom_runner_in_setupAsyncioRunner_is_used(self) -> None:
