@@ -354,21 +354,6 @@ class AsyncTestCase(unittest.TestCase):
     clock: VirtualClock
 
     _aiounit_class_state: ClassVar[_ClassState | None] = None
-
-    # A test's own state, set while it runs: until then these class-level defaults stand
-    # for it, so making the test instances of a suite sets nothing, and a test that has
-    # not run pickles (parallel runners send tests to worker processes). The first two
-    # names are the stdlib's.
-    _asyncioRunner: Any = None
-    _asyncioTestContext: contextvars.Context | None = None
-    _aiounit_in_context = 0
-    _aiounit_job: TimeoutJob | None = None
-    _aiounit_monitor: TestMonitor | None = None
-    _aiounit_threads: ThreadWatch | None = None
-    _aiounit_result: unittest.TestResult | None = None
-    _aiounit_interrupts: interrupts.TestInterrupts | None = None
-    _aiounit_raised = False
-    _aiounit_method: object = None  # the test's function, read when it runs
     # Set by unittest.TestCase; declared here for the type checker.
     _class_cleanups: ClassVar[list[_Cleanup]]
     _cleanups: list[_Cleanup]
@@ -478,6 +463,24 @@ class AsyncTestCase(unittest.TestCase):
             # that wins over the run's default loop (AIOUNIT_LOOP=uvloop, say).
             factory = resolve_loop_factory("asyncio")
         return LoopScope(factory, debug=cls.loop_debug, shared=shared, virtual=virtual)
+
+    def __init__(self, methodName: str = "runTest") -> None:
+        super().__init__(methodName)
+        # Every attribute of a test's own state is set here, in one order: instances
+        # then share one attribute layout, which later reads and writes are fast on
+        # (set only while the test runs, they would not). Both stay None until the test
+        # runs, so a test that has not run pickles (parallel runners send tests to
+        # worker processes). The first two names are the stdlib's.
+        self._asyncioRunner: Any = None
+        self._asyncioTestContext: contextvars.Context | None = None
+        self._aiounit_in_context = 0
+        self._aiounit_job: TimeoutJob | None = None
+        self._aiounit_monitor: TestMonitor | None = None
+        self._aiounit_threads: ThreadWatch | None = None
+        self._aiounit_result: unittest.TestResult | None = None
+        self._aiounit_interrupts: interrupts.TestInterrupts | None = None
+        self._aiounit_raised = False
+        self._aiounit_method: object = None  # the test's function, read when it runs
 
     # -- the stdlib's async API ---------------------------------------------------------
 
