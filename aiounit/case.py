@@ -23,7 +23,7 @@ from aiounit.errors import ConfigurationError, LoopScopeError
 from aiounit.hygiene import CheckError, CheckWarning, Finding, Level, levels_for
 from aiounit.loops import LoopFactory, resolve_loop_factory
 from aiounit.monitor import TestMonitor
-from aiounit.scope import BorrowedScope, LoopScope, StepSource
+from aiounit.scope import BorrowedScope, LoopScope, StepSource, as_coroutine
 from aiounit.threads import ThreadWatch
 from aiounit.timeouts import (
     LoopBlockedInterrupt,
@@ -717,7 +717,8 @@ class AsyncTestCase(unittest.TestCase):
         self._aiounit_in_context += 1
         try:
             with _TimeoutGuard(self._aiounit_job, self._aiounit_interrupts, self):
-                return runner.run(awaitable, context=context)  # which takes any awaitable
+                # A runner of the suite's own (asyncio.Runner) takes coroutines alone.
+                return runner.run(as_coroutine(awaitable), context=context)
         finally:
             self._aiounit_in_context -= 1
 

@@ -532,6 +532,28 @@ class OverridePointTests(unittest.TestCase):
         self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
         self.assertEqual(len(made), 1)
 
+    def test_a_custom_runner_is_given_a_coroutine_for_any_awaitable(self) -> None:
+        # asyncio.Runner.run() refuses anything but a coroutine: a cleanup's awaitable
+        # that is not one is wrapped before the runner gets it.
+        events: list[str] = []
+
+        class Awaitable:
+            def __await__(self) -> Any:
+                yield from asyncio.sleep(0).__await__()
+                events.append("awaited")
+
+        class Case(aiounit.AsyncTestCase):
+            def _setupAsyncioRunner(self) -> None:
+                self._asyncioRunner = asyncio.Runner(debug=False)
+                self._asyncioTestContext = contextvars.copy_context()
+
+            async def test_it(self) -> None:
+                self.addCleanup(Awaitable)
+
+        result = run_suite(Case("test_it"))
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+        self.assertEqual(events, ["awaited"])
+
     def test_callAsync_override_wraps_every_async_hook(self) -> None:
         wrapped: list[str] = []
 
