@@ -566,7 +566,7 @@ class AsyncTestCase(unittest.TestCase):
     def _callSetUp(self) -> None:
         # The time limit and the checks run from here (a skipped test gets neither) to
         # the end of run(); a bad setting fails this test, not the run.
-        self._cleanups.append(_CLOSE_TEST_LOOP)  # first in, so it runs last
+        self._cleanups.insert(0, _CLOSE_TEST_LOOP)  # at the bottom, so it runs last
         cls = type(self)
         method = self._aiounit_method
         # Plain data, read with getattr (cheaper, per test) rather than _static_lookup.

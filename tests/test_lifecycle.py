@@ -427,6 +427,26 @@ class CleanupTests(unittest.TestCase):
         self.assertEqual(outcomes(result), {"test_async_cleanup": "error"})
         self.assertIn("[async-cleanup-in-loop]", messages(result.errors))
 
+    def test_a_cleanup_registered_before_setUp_still_runs_on_the_test_loop(self) -> None:
+        # The loop's close goes under every cleanup, even one added before the test ran.
+        events: list[str] = []
+
+        async def cleanup() -> None:
+            await asyncio.sleep(0)
+            events.append(f"loop closed: {asyncio.get_running_loop().is_closed()}")
+
+        class Case(aiounit.AsyncTestCase):
+            def __init__(self, methodName: str = "runTest") -> None:
+                super().__init__(methodName)
+                self.addCleanup(cleanup)
+
+            async def test_it(self) -> None:
+                events.append("test")
+
+        result = run_suite(Case("test_it"))
+        self.assertTrue(result.wasSuccessful(), messages(result.errors + result.failures))
+        self.assertEqual(events, ["test", "loop closed: False"])
+
     def test_sync_cleanup_returning_an_awaitable_is_awaited(self) -> None:
         # cpython#101486: the stdlib drops the coroutine ("never awaited").
         events: list[str] = []
